@@ -1,0 +1,47 @@
+# Flywheel: `make run` serves the site with a worker; `make test` runs every test. Both install what is missing.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+export PORT
+
+.PHONY: install run test lint format check bench demo worker
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+	@echo ""
+	@echo "  Flywheel is starting on http://127.0.0.1:$(PORT)  (Ctrl-C stops the web server and the worker)"
+	@echo "  Demo login: demo / flywheel-demo"
+	@echo ""
+	$(VENV)/bin/honcho --no-prefix -f platform/Procfile.dev -d . start
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+check: install
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+bench: install
+	$(PY) -m bench
+
+worker: install
+	$(VENV)/bin/celery -A config worker -Q default,inference,training --concurrency 1 --loglevel INFO

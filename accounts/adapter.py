@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django import forms
+from django.core.exceptions import ValidationError
+
+from accounts.validators import validate_namespace_free
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def clean_username(self, username, shallow=False):
+        username = super().clean_username(username, shallow=shallow)
+        try:
+            validate_namespace_free(username)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages[0]) from None
+        return username

@@ -1,0 +1,42 @@
+"""`Authorization: Bearer <token>` for the REST API and the Hub protocol."""
+
+from __future__ import annotations
+
+from rest_framework import authentication, exceptions
+
+from accounts.models import ApiToken, User
+from accounts.services import token_authenticate
+
+
+class InvalidToken(Exception):
+    """A token was sent but is unknown or revoked."""
+
+
+def bearer_secret(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return secret.strip()
+
+
+def authenticate_bearer(request) -> tuple[User, ApiToken] | None:
+    """(user, token) for a valid bearer token, None when no token was sent; InvalidToken otherwise."""
+    secret = bearer_secret(request)
+    if secret is None:
+        return None
+    token = token_authenticate(secret)
+    if token is None:
+        raise InvalidToken("Invalid credentials in Authorization header")
+    return token.user, token
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        try:
+            return authenticate_bearer(request)
+        except InvalidToken as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from None
+
+    def authenticate_header(self, request) -> str:
+        return "Bearer"

@@ -1,0 +1,80 @@
+"""Writes for accounts: organisations, memberships and API tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ApiToken, Membership, Organization, User
+from accounts.tokens import generate_secret, hash_secret
+from accounts.validators import validate_namespace_free, validate_namespace_name
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    token: ApiToken
+    secret: str  # shown to the person once, never stored
+
+
+def token_create(*, user: User, name: str, scope: str = ApiToken.Scope.READ) -> CreatedToken:
+    if scope not in ApiToken.Scope.values:
+        raise ValidationError(f"Unknown scope {scope!r}: use 'read' or 'write'.")
+    name = (name or "").strip()[:100] or "token"
+    secret = generate_secret()
+    token = ApiToken.objects.create(user=user, name=name, scope=scope, key_hash=hash_secret(secret), prefix=secret[:10])
+    return CreatedToken(token=token, secret=secret)
+
+
+def token_revoke(*, user: User, token_id: int) -> None:
+    ApiToken.objects.filter(pk=token_id, user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def token_authenticate(secret: str) -> ApiToken | None:
+    """The active token with this secret, or None. Records when it was last used."""
+    token = (
+        ApiToken.objects.active()
+        .select_related("user")
+        .filter(key_hash=hash_secret(secret), user__is_active=True)
+        .first()
+    )
+    if token is not None:
+        now = timezone.now()
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
+
+
+@transaction.atomic
+def organization_create(*, creator: User, name: str, full_name: str = "") -> Organization:
+    validate_namespace_name(name)
+    validate_namespace_free(name)
+    org = Organization.objects.create(name=name, full_name=full_name)
+    Membership.objects.create(organization=org, user=creator, role=Membership.Role.ADMIN)
+    return org
+
+
+def _require_admin(org: Organization, user: User) -> None:
+    if not Membership.objects.filter(organization=org, user=user, role=Membership.Role.ADMIN).exists():
+        raise PermissionDenied("Only organisation admins can manage members.")
+
+
+def membership_set(*, org: Organization, actor: User, username: str, role: str) -> Membership:
+    _require_admin(org, actor)
+    if role not in Membership.Role.values:
+        raise ValidationError(f"Unknown role {role!r}: use admin, write or read.")
+    member = User.objects.filter(username__iexact=username).first()
+    if member is None:
+        raise ValidationError(f"There is no user named '{username}'.")
+    membership, _ = Membership.objects.update_or_create(organization=org, user=member, defaults={"role": role})
+    return membership
+
+
+def membership_remove(*, org: Organization, actor: User, username: str) -> None:
+    _require_admin(org, actor)
+    with transaction.atomic():
+        Membership.objects.filter(organization=org, user__username__iexact=username).delete()
+        if not Membership.objects.filter(organization=org, role=Membership.Role.ADMIN).exists():
+            raise ValidationError("An organisation needs at least one admin.")

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from accounts import views as account_views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/v1/", include("models_hub.api.urls")),
+    path("api/v1/", include("accounts.api_urls")),
+    # The Hugging Face Hub protocol: /api/... and /<repo>/resolve/..., as the stock clients expect.
+    path("", include("models_hub.hub_api.urls")),
+    path("", include("accounts.urls")),
+    path("", include("models_hub.urls")),
+    # Profiles last: /<name> would otherwise match every top-level page.
+    path("<str:name>", account_views.profile, name="profile"),
+]

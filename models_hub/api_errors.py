@@ -1,0 +1,15 @@
+"""Turns service errors into JSON responses with a status and a message a person understands."""
+
+from __future__ import annotations
+
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from models_hub.errors import HubError
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, HubError):
+        headers = {"X-Error-Code": exc.code} if exc.code else {}
+        return Response({"error": exc.message}, status=exc.status, headers=headers)
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,150 @@
+"""Content-addressed blob storage through Django's storage API.
+
+Bytes are streamed into a temporary file next to the blob store while they are hashed, so no
+request holds a whole file in memory; storing the finished file is then a rename on local disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError
+
+from models_hub.models import Blob
+
+COPY_CHUNK = 1024 * 1024
+# git blob ids are computed for files up to this size; bigger files are presented as LFS objects.
+GIT_OID_MAX_BYTES = 64 * 1024 * 1024
+
+
+class BlobTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The file is larger than the limit of {limit:,} bytes.")
+        self.limit = limit
+
+
+class BlobMismatch(Exception):
+    """The bytes received do not match the size or SHA-256 the client announced."""
+
+
+def temp_dir() -> Path:
+    path = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def new_temp_file() -> IO[bytes]:
+    return tempfile.NamedTemporaryFile(dir=temp_dir(), prefix="blob-", delete=False)  # noqa: SIM115
+
+
+class _MovableFile(File):
+    """A finished temporary file; FileSystemStorage moves it into place instead of copying."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(open(path, "rb"), name=os.path.basename(path))  # noqa: SIM115
+        self._path = path
+
+    def temporary_file_path(self) -> str:
+        return self._path
+
+
+def git_blob_oid(path: str | os.PathLike[str], size: int) -> str:
+    digest = hashlib.sha1(f"blob {size}\0".encode(), usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(COPY_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_stream_to_temp(chunks: Iterable[bytes], *, max_bytes: int | None = None) -> tuple[str, str, int]:
+    """Write chunks to a new temporary file while hashing; returns (path, sha256, size)."""
+    limit = settings.FLYWHEEL_MAX_UPLOAD_BYTES if max_bytes is None else max_bytes
+    digest = hashlib.sha256()
+    size = 0
+    handle = new_temp_file()
+    try:
+        with handle:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise BlobTooLarge(limit)
+                digest.update(chunk)
+                handle.write(chunk)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+    return handle.name, digest.hexdigest(), size
+
+
+def blob_from_temp_file(*, path: str, sha256: str, size: int) -> Blob:
+    """Store a hashed temporary file as a blob (taking ownership of the file) and return the row.
+
+    Identical bytes are stored once: if the blob exists, the temporary file is simply removed.
+    """
+    try:
+        existing = Blob.objects.filter(sha256=sha256).first()
+        if existing is not None and default_storage.exists(existing.storage_key):
+            return existing
+        blob = Blob(sha256=sha256, size=size)
+        if size <= GIT_OID_MAX_BYTES:
+            blob.git_oid = git_blob_oid(path, size)
+        key = blob.storage_key
+        if not default_storage.exists(key):
+            with _MovableFile(path) as content:
+                saved = default_storage.save(key, content)
+            if saved != key:  # another request stored the same bytes meanwhile
+                default_storage.delete(saved)
+        if default_storage.size(key) != size:
+            raise BlobMismatch(f"Stored blob {sha256} has the wrong size.")
+        try:
+            blob.save(force_insert=True)
+        except IntegrityError:
+            blob = Blob.objects.get(sha256=sha256)
+        return blob
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def blob_store_stream(chunks: Iterable[bytes], *, max_bytes: int | None = None) -> Blob:
+    path, sha256, size = write_stream_to_temp(chunks, max_bytes=max_bytes)
+    return blob_from_temp_file(path=path, sha256=sha256, size=size)
+
+
+def blob_store_bytes(data: bytes) -> Blob:
+    return blob_store_stream([data])
+
+
+def iter_file(handle: IO[bytes], *, start: int = 0, length: int | None = None) -> Iterator[bytes]:
+    """Yield a file's bytes from `start`, `length` of them (all if None), in 1 MiB chunks."""
+    try:
+        if start:
+            handle.seek(start)
+        remaining = length
+        while remaining is None or remaining > 0:
+            want = COPY_CHUNK if remaining is None else min(COPY_CHUNK, remaining)
+            chunk = handle.read(want)
+            if not chunk:
+                break
+            if remaining is not None:
+                remaining -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+def blob_open(blob: Blob) -> IO[bytes]:
+    return default_storage.open(blob.storage_key, "rb")
+
+
+def blob_read_head(blob: Blob, size: int) -> bytes:
+    with blob_open(blob) as handle:
+        return handle.read(size)

@@ -1,0 +1,148 @@
+"""Model and dataset cards: README.md with YAML front matter, rendered through an allow-list."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import markdown
+import nh3
+import yaml
+
+FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+MAX_CARD_BYTES = 1024 * 1024
+
+ALLOWED_TAGS = {
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "dd",
+    "del",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "kbd",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "th",
+    "thead",
+    "tr",
+    "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "code": {"class"},
+    "span": {"class"},
+    "div": {"class"},
+    "th": {"align"},
+    "td": {"align"},
+}
+
+
+@dataclass
+class Card:
+    metadata: dict = field(default_factory=dict)
+    body: str = ""
+    error: str = ""
+
+
+def parse_card(text: str) -> Card:
+    """Split README.md into its YAML metadata and markdown body. Bad YAML is reported, not raised."""
+    match = FRONT_MATTER_RE.match(text)
+    if not match:
+        return Card(body=text)
+    body = text[match.end() :]
+    try:
+        metadata = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        return Card(body=body, error=f"The YAML metadata could not be read: {exc}")
+    if not isinstance(metadata, dict):
+        return Card(body=body, error="The YAML metadata must be a mapping of keys to values.")
+    return Card(metadata=metadata, body=body)
+
+
+def render_markdown(text: str) -> str:
+    html = markdown.markdown(text, extensions=["fenced_code", "tables", "sane_lists"])
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+def _as_list(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(item) for item in value if item is not None and not isinstance(item, (dict, list))]
+    if isinstance(value, (dict,)):
+        return []
+    return [str(value)]
+
+
+def indexed_fields(metadata: dict) -> dict:
+    """The metadata Flywheel filters on, each value a short string or a list of strings."""
+    first = lambda key: (_as_list(metadata.get(key)) or [""])[0][:64]  # noqa: E731
+    return {
+        "license": first("license"),
+        "pipeline_tag": first("pipeline_tag"),
+        "library_name": first("library_name"),
+        "tags": [t[:100] for t in _as_list(metadata.get("tags"))],
+        "base_model": _as_list(metadata.get("base_model")),
+        "datasets": _as_list(metadata.get("datasets")),
+        "language": _as_list(metadata.get("language")),
+    }
+
+
+def card_tags(metadata: dict) -> list[str]:
+    """All tags a repository is found by, the way the public hub derives them from the card."""
+    fields = indexed_fields(metadata)
+    tags = list(fields["tags"])
+    for key in ("license", "pipeline_tag", "library_name"):
+        if fields[key]:
+            tags.append(f"license:{fields[key]}" if key == "license" else fields[key])
+    tags += [f"dataset:{name}" for name in fields["datasets"]]
+    tags += [f"base_model:{name}" for name in fields["base_model"]]
+    tags += fields["language"]
+    seen: dict[str, None] = {}
+    for tag in tags:
+        seen.setdefault(tag[:100], None)
+    return list(seen)
+
+
+def summary_of(body: str) -> str:
+    """The first paragraph of plain text, for listings and search."""
+    for block in re.split(r"\n\s*\n", body):
+        line = block.strip()
+        if line and not line.startswith(("#", "```", "|", "<", "!", "---")):
+            plain = re.sub(r"[*_`\[\]]|\(http[^)]*\)", "", line)
+            return " ".join(plain.split())[:300]
+    return ""

@@ -1,0 +1,51 @@
+"""Errors raised by services and selectors, each with the HTTP status and Hub error code it maps to."""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    status = 400
+    code = ""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(HubError):
+    status = 400
+
+
+class Forbidden(HubError):
+    status = 403
+
+
+class RepoNotFound(HubError):
+    status = 404
+    code = "RepoNotFound"
+
+
+class RevisionNotFound(HubError):
+    status = 404
+    code = "RevisionNotFound"
+
+
+class EntryNotFound(HubError):
+    status = 404
+    code = "EntryNotFound"
+
+    def __init__(self, message: str, *, commit_oid: str = "") -> None:
+        super().__init__(message)
+        self.commit_oid = commit_oid
+
+
+class Conflict(HubError):
+    status = 409
+
+
+class PreconditionFailed(HubError):
+    status = 412
+
+
+class PayloadTooLarge(HubError):
+    status = 413

@@ -1,0 +1,284 @@
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.urls import reverse
+
+from accounts.validators import validate_hub_name
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+
+
+def is_pickle_path(path: str) -> bool:
+    """Pickle-based weights can run code when loaded: they are stored, flagged and never loaded."""
+    return path.lower().endswith(PICKLE_SUFFIXES)
+
+
+class Blob(models.Model):
+    """Bytes stored once, addressed by their SHA-256, kept through Django's storage API."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    size = models.BigIntegerField()
+    # git's blob id (sha1 of "blob <size>\0" + bytes), which Hub clients compare for small files.
+    git_oid = models.CharField(max_length=40, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.sha256
+
+    @property
+    def storage_key(self) -> str:
+        return f"blobs/{self.sha256[:2]}/{self.sha256[2:4]}/{self.sha256}"
+
+
+class RepositoryQuerySet(models.QuerySet):
+    def visible_to(self, user: User | None) -> RepositoryQuerySet:
+        """Public repositories, plus the private ones this user owns or whose organisation they belong to."""
+        if user is None or not user.is_authenticated:
+            return self.filter(private=False)
+        if user.is_superuser:
+            return self
+        return self.filter(Q(private=False) | Q(owner=user) | Q(organization__memberships__user=user)).distinct()
+
+    def models(self) -> RepositoryQuerySet:
+        return self.filter(kind=Repository.Kind.MODEL)
+
+    def datasets(self) -> RepositoryQuerySet:
+        return self.filter(kind=Repository.Kind.DATASET)
+
+
+class Repository(models.Model):
+    class Kind(models.TextChoices):
+        MODEL = "model", "Model"
+        DATASET = "dataset", "Dataset"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.MODEL)
+    # The owner's name, denormalised: every URL and the uniqueness rule use it.
+    namespace = models.CharField(max_length=96)
+    name = models.CharField(max_length=96, validators=[validate_hub_name])
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="repositories"
+    )
+    organization = models.ForeignKey(
+        "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="repositories"
+    )
+    private = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    downloads = models.BigIntegerField(default=0)
+    likes_count = models.IntegerField(default=0)
+
+    # Indexed from README.md's YAML front matter at every commit to main.
+    card_data = models.JSONField(default=dict, blank=True)
+    summary = models.CharField(max_length=300, blank=True)
+    license = models.CharField(max_length=64, blank=True, db_index=True)
+    pipeline_tag = models.CharField(max_length=64, blank=True, db_index=True)
+    library_name = models.CharField(max_length=64, blank=True, db_index=True)
+    search_text = models.TextField(blank=True)
+    has_unsafe_files = models.BooleanField(default=False)
+    parameter_count = models.BigIntegerField(null=True, blank=True)
+
+    objects = RepositoryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "repositories"
+        constraints = [
+            models.UniqueConstraint(Lower("namespace"), Lower("name"), "kind", name="repository_id_unique"),
+            models.CheckConstraint(
+                condition=Q(owner__isnull=False, organization__isnull=True)
+                | Q(owner__isnull=True, organization__isnull=False),
+                name="repository_has_one_owner",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["kind", "namespace", "name"]),
+            models.Index(fields=["kind", "private", "-downloads"]),
+            models.Index(fields=["kind", "private", "-likes_count"]),
+            models.Index(fields=["kind", "private", "-updated_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.repo_id
+
+    @property
+    def repo_id(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def url_prefix(self) -> str:
+        """The path prefix the public hub uses: none for models, /datasets/ for datasets."""
+        return "/datasets" if self.kind == self.Kind.DATASET else ""
+
+    def get_absolute_url(self) -> str:
+        return f"{self.url_prefix}/{self.namespace}/{self.name}"
+
+    def is_owned_by_org(self) -> bool:
+        return self.organization_id is not None
+
+    def _membership_role(self, user: User) -> str | None:
+        if self.organization_id is None:
+            return None
+        from accounts.models import Membership
+
+        return (
+            Membership.objects.filter(organization_id=self.organization_id, user=user)
+            .values_list("role", flat=True)
+            .first()
+        )
+
+    def is_readable_by(self, user: User | None) -> bool:
+        if not self.private:
+            return True
+        if user is None or not user.is_authenticated:
+            return False
+        if user.is_superuser or self.owner_id == user.pk:
+            return True
+        return self._membership_role(user) is not None
+
+    def is_writable_by(self, user: User | None) -> bool:
+        if user is None or not user.is_authenticated:
+            return False
+        if user.is_superuser or self.owner_id == user.pk:
+            return True
+        return self._membership_role(user) in ("admin", "write")
+
+    def is_administrable_by(self, user: User | None) -> bool:
+        """Visibility, rename and delete: the owner, or an organisation admin."""
+        if user is None or not user.is_authenticated:
+            return False
+        if user.is_superuser or self.owner_id == user.pk:
+            return True
+        return self._membership_role(user) == "admin"
+
+
+class RepoTag(models.Model):
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tag_rows")
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["repository", "name"], name="repotag_unique")]
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Commit(models.Model):
+    """An immutable snapshot of a repository. It exists only once all its blobs are stored."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="commits")
+    oid = models.CharField(max_length=40, unique=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    title = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["repository", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.oid[:7]
+
+    @property
+    def short_oid(self) -> str:
+        return self.oid[:7]
+
+
+class TreeEntry(models.Model):
+    """One file of one commit. Every commit lists its whole tree, so reading a revision is one query."""
+
+    commit = models.ForeignKey(Commit, on_delete=models.CASCADE, related_name="entries")
+    path = models.CharField(max_length=1024)
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="tree_entries")
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [models.UniqueConstraint(fields=["commit", "path"], name="treeentry_unique_path")]
+
+    def __str__(self) -> str:
+        return self.path
+
+    @property
+    def is_unsafe(self) -> bool:
+        return is_pickle_path(self.path)
+
+
+class Ref(models.Model):
+    class Kind(models.TextChoices):
+        BRANCH = "branch", "Branch"
+        TAG = "tag", "Tag"
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="refs")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    name = models.CharField(max_length=255)
+    commit = models.ForeignKey(Commit, on_delete=models.PROTECT, related_name="refs")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        constraints = [models.UniqueConstraint(fields=["repository", "kind", "name"], name="ref_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def full_name(self) -> str:
+        return f"refs/heads/{self.name}" if self.kind == self.Kind.BRANCH else f"refs/tags/{self.name}"
+
+
+class Like(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="likes")
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="likes")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "repository"], name="like_unique")]
+
+
+class RepoRedirect(models.Model):
+    """An old id of a renamed repository, answered with a redirect to the new one."""
+
+    kind = models.CharField(max_length=8, choices=Repository.Kind.choices)
+    namespace = models.CharField(max_length=96)
+    name = models.CharField(max_length=96)
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="redirects")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "namespace", "name"], name="reporedirect_unique")]
+
+
+class UploadSession(models.Model):
+    """A resumable upload (tus protocol): bytes are appended to a temporary file until complete.
+
+    Nothing here is visible in a repository until a commit refers to the finished upload.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_sessions")
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="upload_sessions")
+    path = models.CharField(max_length=1024)
+    size = models.BigIntegerField()
+    offset = models.BigIntegerField(default=0)
+    blob = models.ForeignKey(Blob, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.offset}/{self.size})"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.offset >= self.size
+
+    def get_absolute_url(self) -> str:
+        return reverse("models_hub:upload-detail", kwargs={"upload_id": self.id})

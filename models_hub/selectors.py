@@ -1,0 +1,163 @@
+"""Reads that check permission. Anyone who may not see a repository is told it does not exist."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from accounts.models import User
+from models_hub.errors import EntryNotFound, Forbidden, RepoNotFound, RevisionNotFound
+from models_hub.models import Blob, Commit, Ref, RepoRedirect, Repository, TreeEntry
+
+HEX_PREFIX = re.compile(r"^[0-9a-f]{4,40}$")
+
+
+def repo_get_for_user(*, kind: str, namespace: str, name: str, user: User | None) -> Repository:
+    """The repository, or RepoNotFound when it is missing or private to someone else."""
+    repo = (
+        Repository.objects.select_related("owner", "organization")
+        .filter(kind=kind, namespace=namespace, name=name)
+        .first()
+    )
+    if repo is None or not repo.is_readable_by(user):
+        raise RepoNotFound(f"Repository Not Found for url: {kind}s/{namespace}/{name}.")
+    return repo
+
+
+def repo_get_writable(*, kind: str, namespace: str, name: str, user: User | None) -> Repository:
+    """The repository if `user` may write to it; 404 if they cannot see it, 403 if they only can read."""
+    repo = repo_get_for_user(kind=kind, namespace=namespace, name=name, user=user)
+    if not repo.is_writable_by(user):
+        raise Forbidden(f"You don't have write access to {repo.repo_id}.")
+    return repo
+
+
+def repo_redirect_target(*, kind: str, namespace: str, name: str) -> Repository | None:
+    redirect = (
+        RepoRedirect.objects.select_related("repository").filter(kind=kind, namespace=namespace, name=name).first()
+    )
+    return redirect.repository if redirect else None
+
+
+def revision_resolve(repo: Repository, revision: str) -> Commit:
+    """A branch, a tag (branches win on a clash, as in git), a full commit id or a unique prefix of one."""
+    refs = {
+        (kind, name): commit
+        for kind, name, commit in Ref.objects.filter(repository=repo, name=revision)
+        .select_related("commit")
+        .values_list("kind", "name", "commit")
+    }
+    commit_pk = refs.get((Ref.Kind.BRANCH, revision)) or refs.get((Ref.Kind.TAG, revision))
+    if commit_pk:
+        return Commit.objects.get(pk=commit_pk)
+    lowered = revision.lower()
+    if HEX_PREFIX.match(lowered):
+        matches = list(Commit.objects.filter(repository=repo, oid__startswith=lowered)[:2])
+        if len(matches) == 1:
+            return matches[0]
+    raise RevisionNotFound(f"Invalid rev id: {revision}")
+
+
+def split_revision_and_path(repo: Repository, rest: str) -> tuple[str, Commit, str]:
+    """Split 'feature/x/dir/file' into (revision, commit, path).
+
+    Django decodes %2F, so a revision with '/' cannot be told apart from the path by the URL alone:
+    the longest prefix that names a branch or tag wins, else the first segment is the revision.
+    """
+    segments = rest.split("/")
+    if len(segments) > 1:
+        names = set(Ref.objects.filter(repository=repo).values_list("name", flat=True))
+        for cut in range(len(segments), 1, -1):
+            candidate = "/".join(segments[:cut])
+            if candidate in names:
+                return candidate, revision_resolve(repo, candidate), "/".join(segments[cut:])
+    return segments[0], revision_resolve(repo, segments[0]), "/".join(segments[1:])
+
+
+def head_commit(repo: Repository, branch: str = "main") -> Commit:
+    return revision_resolve(repo, branch)
+
+
+def tree_entries(commit: Commit) -> list[TreeEntry]:
+    """Every file of a commit with its blob, sorted by path (one query)."""
+    return list(TreeEntry.objects.filter(commit=commit).select_related("blob").order_by("path"))
+
+
+def file_entry(commit: Commit, path: str) -> TreeEntry:
+    entry = TreeEntry.objects.select_related("blob").filter(commit=commit, path=path).first()
+    if entry is None:
+        raise EntryNotFound(f"{path} does not exist at {commit.oid[:7]}.", commit_oid=commit.oid)
+    return entry
+
+
+@dataclass(frozen=True)
+class TreeItem:
+    """A file or a folder in a directory listing."""
+
+    path: str
+    is_dir: bool
+    size: int = 0
+    blob: Blob | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+def tree_listing(commit: Commit, folder: str = "", *, recursive: bool = False) -> list[TreeItem]:
+    """Files and folders under `folder` (the root when empty). EntryNotFound if the folder is missing."""
+    prefix = f"{folder.strip('/')}/" if folder.strip("/") else ""
+    entries = TreeEntry.objects.filter(commit=commit).select_related("blob").order_by("path")
+    if prefix:
+        entries = entries.filter(path__startswith=prefix)
+    items: dict[str, TreeItem] = {}
+    for entry in entries:
+        rest = entry.path[len(prefix) :]
+        parts = rest.split("/")
+        for depth in range(1, len(parts)):
+            folder_path = prefix + "/".join(parts[:depth])
+            if recursive or depth == 1:
+                items.setdefault(folder_path, TreeItem(path=folder_path, is_dir=True))
+            if not recursive:
+                break
+        if recursive or len(parts) == 1:
+            items[entry.path] = TreeItem(path=entry.path, is_dir=False, size=entry.blob.size, blob=entry.blob)
+    if prefix and not items:
+        raise EntryNotFound(f"{folder} does not exist at {commit.oid[:7]}.", commit_oid=commit.oid)
+    return sorted(items.values(), key=lambda item: (not item.is_dir, item.path))
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    status: str  # added | modified | deleted
+    size: int
+
+
+def commit_changes(commit: Commit) -> list[FileChange]:
+    """Files added, modified and deleted by a commit, compared with its parent."""
+    new = {e.path: e.blob for e in tree_entries(commit)}
+    old = {e.path: e.blob for e in tree_entries(commit.parent)} if commit.parent_id else {}
+    changes = []
+    for path in sorted(set(new) | set(old)):
+        if path not in old:
+            changes.append(FileChange(path, "added", new[path].size))
+        elif path not in new:
+            changes.append(FileChange(path, "deleted", old[path].size))
+        elif new[path].sha256 != old[path].sha256:
+            changes.append(FileChange(path, "modified", new[path].size))
+    return changes
+
+
+def commit_history(repo: Repository, commit: Commit, *, limit: int | None = None) -> list[Commit]:
+    """The commit and its ancestors, newest first, following parents."""
+    by_pk = {
+        c.pk: c
+        for c in Commit.objects.filter(repository=repo, created_at__lte=commit.created_at).select_related("author")
+    }
+    history = []
+    current = by_pk.get(commit.pk, commit)
+    while current is not None and (limit is None or len(history) < limit):
+        history.append(current)
+        current = by_pk.get(current.parent_id) if current.parent_id else None
+    return history

@@ -1,0 +1,12 @@
+"""Celery adapters: ids in, the work done by a service module."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="models_hub.commit_analyze", acks_late=True)
+def commit_analyze(commit_id: int) -> None:
+    from models_hub.analysis import commit_analyze as analyze
+
+    analyze(commit_id=commit_id)
