@@ -15,6 +15,7 @@ urlpatterns = [
     # The Hugging Face Hub protocol: /api/... and /<repo>/resolve/..., as the stock clients expect.
     path("", include("models_hub.hub_api.urls")),
     path("", include("accounts.urls")),
+    path("", include("models_hub.discovery_urls")),
     path("", include("models_hub.urls")),
     # Profiles last: /<name> would otherwise match every top-level page.
     path("<str:name>", account_views.profile, name="profile"),
