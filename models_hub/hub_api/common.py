@@ -1,0 +1,98 @@
+"""Shared pieces of the Hugging Face Hub protocol views: errors, auth, repo lookup, dates.
+
+The stock client maps errors through the X-Error-Code header (not the status), and over http://
+it cannot guess them, so every error carries one where the Hub would send it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from accounts.authentication import InvalidToken, authenticate_bearer
+from accounts.models import ApiToken, User
+from models_hub.errors import Forbidden, HubError, RepoNotFound
+from models_hub.models import Repository
+from models_hub.selectors import repo_get_for_user
+
+REPO_TYPES = {"models": Repository.Kind.MODEL, "datasets": Repository.Kind.DATASET}
+TYPE_OF_KIND = {Repository.Kind.MODEL: "model", Repository.Kind.DATASET: "dataset"}
+
+
+def iso_z(moment: datetime) -> str:
+    """The only date format the client parses: milliseconds and a literal Z."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def hub_error(status: int, message: str, code: str = "", headers: dict[str, str] | None = None) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    if code:
+        response["X-Error-Code"] = code
+    response["X-Error-Message"] = message.replace("\n", " ")[:500]
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def error_response(request: HttpRequest, exc: HubError) -> JsonResponse:
+    headers = {}
+    commit_oid = getattr(exc, "commit_oid", "")
+    if commit_oid:
+        headers["X-Repo-Commit"] = commit_oid
+    status = exc.status
+    if isinstance(exc, RepoNotFound) and getattr(request, "hub_user", None) is None:
+        status = 401  # what the Hub answers anonymous callers, so they know a token might help
+    return hub_error(status, exc.message, exc.code, headers)
+
+
+def hub_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """CSRF-exempt (token-authenticated), resolves the bearer token, turns HubErrors into responses."""
+
+    @csrf_exempt
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        request.hub_user, request.hub_token = None, None
+        try:
+            found = authenticate_bearer(request)
+        except InvalidToken as exc:
+            return hub_error(401, str(exc))
+        if found:
+            request.hub_user, request.hub_token = found
+        elif request.user.is_authenticated:
+            request.hub_user = request.user
+        try:
+            return view(request, *args, **kwargs)
+        except HubError as exc:
+            return error_response(request, exc)
+
+    return wrapper
+
+
+def require_writer(request: HttpRequest) -> User:
+    """The caller, if they may write at all: a session, or a token with the write scope."""
+    user: User | None = request.hub_user
+    if user is None:
+        raise HubErrorUnauthorized("You must be authenticated to do this. Pass a token with write access.")
+    token: ApiToken | None = request.hub_token
+    if token is not None and not token.can_write:
+        raise Forbidden("This token is read-only: create a token with the 'write' scope.")
+    return user
+
+
+class HubErrorUnauthorized(HubError):
+    status = 401
+
+
+def repo_kind(repo_type: str) -> str:
+    kind = REPO_TYPES.get(repo_type)
+    if kind is None:
+        raise RepoNotFound(f"Unknown repository type '{repo_type}'.")
+    return kind
+
+
+def get_repo(request: HttpRequest, repo_type: str, namespace: str, name: str) -> Repository:
+    return repo_get_for_user(kind=repo_kind(repo_type), namespace=namespace, name=name, user=request.hub_user)
