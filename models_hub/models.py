@@ -46,7 +46,11 @@ class RepositoryQuerySet(models.QuerySet):
             return self.filter(private=False)
         if user.is_superuser:
             return self
-        return self.filter(Q(private=False) | Q(owner=user) | Q(organization__memberships__user=user)).distinct()
+        from accounts.models import Membership
+
+        # A subquery rather than a join: no duplicate rows, so no DISTINCT over large listings.
+        member_of = Membership.objects.filter(user=user).values("organization_id")
+        return self.filter(Q(private=False) | Q(owner=user) | Q(organization_id__in=member_of))
 
     def models(self) -> RepositoryQuerySet:
         return self.filter(kind=Repository.Kind.MODEL)
