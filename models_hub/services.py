@@ -276,7 +276,8 @@ def commit_create(
         _reindex(repo=repo, tree=tree if branch == "main" else None, when=now)
     from models_hub.tasks import commit_analyze
 
-    transaction.on_commit(lambda: commit_analyze.delay(commit.pk))
+    # robust: the commit has landed; a broker outage must not turn that into an error for the user.
+    transaction.on_commit(lambda: commit_analyze.delay(commit.pk), robust=True)
     return commit
 
 
