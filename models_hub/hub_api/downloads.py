@@ -1,0 +1,159 @@
+"""`HEAD`/`GET /[datasets/]{ns}/{name}/resolve/{rev}/{path}`: file bytes, served directly (never redirected).
+
+The stock client needs X-Repo-Commit and an ETag on the HEAD, the bytes with a matching length on the
+GET, and single byte ranges for resuming and for HfFileSystem. Bytes are streamed from storage;
+a whole-file answer goes through FileResponse so gunicorn can use sendfile().
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from dataclasses import dataclass
+
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
+
+from models_hub import services
+from models_hub.blobs import blob_open, iter_file
+from models_hub.hub_api.reading import find_repo, hub_read
+from models_hub.models import Blob, Commit, Repository
+from models_hub.selectors import file_entry, split_revision_and_path
+
+STREAM_CHUNK = 1024 * 1024
+RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Only these are served with their own type; everything else is plain text or bytes, so a user's
+# .html or .svg can never run as a page of this site.
+INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
+TEXT_TYPES = {"application/json", "application/x-yaml", "application/yaml", "application/toml", "application/xml"}
+TEXT_SUFFIXES = (".md", ".txt", ".json", ".jsonl", ".csv", ".tsv", ".yaml", ".yml", ".py", ".toml", ".jinja")
+
+
+class Unsatisfiable(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    length: int
+
+
+def parse_range(header: str, size: int) -> ByteRange | None:
+    """One `bytes=a-b`, `bytes=a-` or `bytes=-n` range; None means serve the whole file.
+
+    Malformed or multi-range headers are ignored (a 200 is a valid answer to any Range request).
+    """
+    match = RANGE_RE.match(header.strip().replace(" ", ""))
+    if not match:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # suffix: the last n bytes
+        count = int(last)
+        if count == 0 or size == 0:
+            raise Unsatisfiable
+        count = min(count, size)
+        return ByteRange(size - count, count)
+    start = int(first)
+    if start >= size:
+        raise Unsatisfiable
+    end = min(int(last), size - 1) if last else size - 1
+    if end < start:
+        return None  # syntactically invalid: ignore, as RFC 9110 says
+    return ByteRange(start, end - start + 1)
+
+
+def content_type_for(path: str) -> str:
+    guessed, _ = mimetypes.guess_type(path, strict=False)
+    if guessed in INLINE_TYPES:
+        return guessed
+    if path.lower().endswith(TEXT_SUFFIXES) or (guessed or "").startswith("text/") or guessed in TEXT_TYPES:
+        return "text/plain; charset=utf-8"
+    return "application/octet-stream"
+
+
+def _file_headers(response: HttpResponse, *, commit: Commit, blob: Blob, path: str, download: bool) -> None:
+    etag = f'"{blob.sha256}"'
+    response["X-Repo-Commit"] = commit.oid
+    response["ETag"] = etag
+    response["X-Linked-Etag"] = etag
+    response["X-Linked-Size"] = str(blob.size)
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Type"] = content_type_for(path)
+    response["X-Content-Type-Options"] = "nosniff"
+    # Even if a browser opens the URL, the bytes never run as a page of this site.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=0, must-revalidate"
+    if download:
+        response["Content-Disposition"] = content_disposition_header(True, path.rsplit("/", 1)[-1])
+
+
+def _etag_matches(request: HttpRequest, blob: Blob) -> bool:
+    header = request.headers.get("If-None-Match", "")
+    if not header:
+        return False
+    candidates = {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")}
+    return "*" in candidates or blob.sha256 in candidates
+
+
+@hub_read("GET", "HEAD")
+def resolve(request: HttpRequest, repo_type: str, namespace: str, name: str, rest: str) -> HttpResponse:
+    repo = find_repo(request, repo_type, namespace, name)
+    _revision, commit, path = split_revision_and_path(repo, rest)
+    blob = file_entry(commit, path).blob
+    download = request.GET.get("download", "").lower() in ("1", "true")
+
+    if _etag_matches(request, blob):
+        response = HttpResponse(status=304)
+        _file_headers(response, commit=commit, blob=blob, path=path, download=download)
+        del response["Content-Type"]
+        return response
+
+    byte_range = None
+    range_header = request.headers.get("Range", "")
+    if range_header:
+        try:
+            byte_range = parse_range(range_header, blob.size)
+        except Unsatisfiable:
+            response = HttpResponse(status=416)
+            _file_headers(response, commit=commit, blob=blob, path=path, download=download)
+            response["Content-Range"] = f"bytes */{blob.size}"
+            response["Content-Length"] = "0"
+            return response
+
+    if request.method == "HEAD":
+        response = HttpResponse(status=206 if byte_range else 200)
+        _file_headers(response, commit=commit, blob=blob, path=path, download=download)
+        _length_headers(response, blob, byte_range)
+        return response
+
+    if byte_range is None or byte_range.start == 0:
+        _count_download(repo)
+    if byte_range is None:
+        response = FileResponse(blob_open(blob))
+        response.block_size = STREAM_CHUNK
+    else:
+        handle = blob_open(blob)
+        response = StreamingHttpResponse(
+            iter_file(handle, start=byte_range.start, length=byte_range.length), status=206
+        )
+    _file_headers(response, commit=commit, blob=blob, path=path, download=download)
+    if not download and response.has_header("Content-Disposition"):
+        del response["Content-Disposition"]  # FileResponse names the file after its storage key
+    _length_headers(response, blob, byte_range)
+    return response
+
+
+def _length_headers(response: HttpResponse, blob: Blob, byte_range: ByteRange | None) -> None:
+    if byte_range is None:
+        response["Content-Length"] = str(blob.size)
+        return
+    end = byte_range.start + byte_range.length - 1
+    response["Content-Range"] = f"bytes {byte_range.start}-{end}/{blob.size}"
+    response["Content-Length"] = str(byte_range.length)
+
+
+def _count_download(repo: Repository) -> None:
+    services.repo_record_download(repo=repo)
