@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
+from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
+from django.db.models.functions import Lower
+from django.utils.functional import cached_property
 
 from accounts.models import User
-from models_hub.models import Repository
+from models_hub.models import Repository, RepoTag
 
 SORTS = {
     "downloads": ("-downloads", "-id"),
@@ -17,6 +22,8 @@ SORTS = {
     "created": ("-created_at", "-id"),
     "name": ("namespace", "name"),
 }
+# What the listing pages offer, in the order shown.
+SORT_LABELS = {"downloads": "Most downloads", "likes": "Most likes", "updated": "Recently updated"}
 # The names the Hugging Face client sends for `sort`.
 HUB_SORT_ALIASES = {
     "lastModified": "updated",
@@ -26,6 +33,15 @@ HUB_SORT_ALIASES = {
     "downloads": "downloads",
     "id": "name",
 }
+MAX_FILTER_CHARS = 200
+MAX_SEARCH_WORDS = 8
+MAX_TAG_FILTERS = 5
+# Words as PostgreSQL's text-search parser splits them: letters and digits; '-', '_', '.' separate.
+_WORD = re.compile(r"[^\W_]+")
+FACETS_CACHE_SECONDS = 60
+FACET_SIZE = 12
+# Facet name -> Repository field; tags are counted from RepoTag.
+FACET_FIELDS = {"task": "pipeline_tag", "library": "library_name", "license": "license", "owner": "namespace"}
 
 
 @dataclass
@@ -41,20 +57,32 @@ class RepoQuery:
     ascending: bool = False
 
 
+def clean_filter(value: object) -> str:
+    """A filter value as typed by anyone: NUL bytes removed (PostgreSQL refuses them), length bounded."""
+    if not isinstance(value, str):
+        return ""
+    return value.replace("\x00", "").strip()[:MAX_FILTER_CHARS]
+
+
 def repo_search(*, user: User | None, query: RepoQuery) -> QuerySet[Repository]:
     """Repositories of one kind visible to `user`, filtered and sorted. Private ones never leak."""
     repos = Repository.objects.visible_to(user).filter(kind=query.kind)
-    if query.owner:
-        repos = repos.filter(namespace__iexact=query.owner)
-    if query.task:
-        repos = repos.filter(pipeline_tag=query.task)
-    if query.library:
-        repos = repos.filter(library_name=query.library)
-    if query.license:
-        repos = repos.filter(license=query.license)
-    for tag in query.tags:
-        repos = repos.filter(tag_rows__name=tag)
-    text = " ".join(query.search.split())[:200]
+    owner = clean_filter(query.owner)
+    if owner:
+        # LOWER(namespace) is the first column of the unique index, so this is an index lookup.
+        repos = repos.alias(namespace_lower=Lower("namespace")).filter(namespace_lower=owner.lower())
+    for value, field_name in (
+        (query.task, "pipeline_tag"),
+        (query.library, "library_name"),
+        (query.license, "license"),
+    ):
+        value = clean_filter(value)
+        if value:
+            repos = repos.filter(**{field_name: value})
+    for tag in [clean_filter(t) for t in query.tags][:MAX_TAG_FILTERS]:
+        if tag:
+            repos = repos.filter(tag_rows__name=tag)
+    text = " ".join(clean_filter(query.search).split())
     if text:
         repos = _text_filter(repos, text)
     ordering = SORTS.get(query.sort, SORTS["downloads"])
@@ -63,12 +91,92 @@ def repo_search(*, user: User | None, query: RepoQuery) -> QuerySet[Repository]:
     return repos.order_by(*ordering)
 
 
+def search_words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())[:MAX_SEARCH_WORDS]
+
+
+def prefix_tsquery(text: str) -> str:
+    """A tsquery matching every word, the last one as a prefix ('tiny gp' -> 'tiny & gp:*').
+
+    Only letters and digits reach the query, so quotes, backslashes and `&|!():*` cannot
+    break its syntax; the string itself is still passed as a bound parameter.
+    """
+    words = search_words(text)
+    if not words:
+        return ""
+    return " & ".join([*words[:-1], f"{words[-1]}:*"])
+
+
 def _text_filter(repos: QuerySet[Repository], text: str) -> QuerySet[Repository]:
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchVector
 
+        raw = prefix_tsquery(text)
+        if not raw:
+            return repos.none()
+        # This expression must stay identical to the GIN index of migration 0002, or it is not used.
         vector = SearchVector("search_text", config="simple")
-        return repos.annotate(search=vector).filter(search=SearchQuery(text, config="simple", search_type="websearch"))
-    for word in text.split():
+        return repos.alias(search=vector).filter(search=SearchQuery(raw, config="simple", search_type="raw"))
+    words = search_words(text)
+    if not words:
+        return repos.none()
+    for word in words:
         repos = repos.filter(search_text__icontains=word)
     return repos
+
+
+def repo_facets(*, kind: str) -> dict[str, list[tuple[str, int]]]:
+    """The most common values of each filter among public repositories of `kind`, cached briefly.
+
+    Public rows only, so the same cached answer is right for everyone and names private repos never leak.
+    """
+    key = f"flywheel:repo-facets:{kind}"
+    facets = cache.get(key)
+    if facets is None:
+        facets = _compute_facets(kind)
+        cache.set(key, facets, FACETS_CACHE_SECONDS)
+    return facets
+
+
+def _compute_facets(kind: str) -> dict[str, list[tuple[str, int]]]:
+    public = Repository.objects.filter(kind=kind, private=False)
+    facets: dict[str, list[tuple[str, int]]] = {}
+    for name, field_name in FACET_FIELDS.items():
+        rows = (
+            public.exclude(**{field_name: ""})
+            .values_list(field_name)
+            .annotate(n=Count("id"))
+            .order_by("-n", field_name)[:FACET_SIZE]
+        )
+        facets[name] = [(value, n) for value, n in rows]
+    tags = (
+        RepoTag.objects.filter(repository__kind=kind, repository__private=False)
+        .values_list("name")
+        .annotate(n=Count("id"))
+        .order_by("-n", "name")[:FACET_SIZE]
+    )
+    facets["tag"] = [(value, n) for value, n in tags]
+    return facets
+
+
+class CappedPaginator(Paginator):
+    """A Paginator whose count stops at `cap`: COUNT(*) over 100k matching rows is never run.
+
+    Beyond the cap the listing says "10,000+" and offers pages up to the cap, which is as deep as
+    anyone browses; narrowing the search is the way further.
+    """
+
+    cap = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        # Unordered and limited: the database stops after cap + 1 rows instead of sorting all of them.
+        return self.object_list.order_by().values("pk")[: self.cap + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.cap
+
+    @cached_property
+    def num_pages(self) -> int:
+        return super().num_pages if not self.capped else -(-self.cap // self.per_page)
