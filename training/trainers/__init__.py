@@ -1,0 +1,1 @@
+"""Pure ML code: paths and parameters in, files and metrics out. No ORM; torch is imported lazily."""
