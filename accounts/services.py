@@ -61,20 +61,35 @@ def _require_admin(org: Organization, user: User) -> None:
         raise PermissionDenied("Only organisation admins can manage members.")
 
 
+LAST_ADMIN_MESSAGE = "An organisation needs at least one admin: make someone else admin first."
+
+
+def _require_an_admin_left(org: Organization) -> None:
+    # Called inside the transaction that changed the memberships, so raising rolls the change back.
+    if not Membership.objects.filter(organization=org, role=Membership.Role.ADMIN).exists():
+        raise ValidationError(LAST_ADMIN_MESSAGE)
+
+
 def membership_set(*, org: Organization, actor: User, username: str, role: str) -> Membership:
+    """Add a member or change their role. Refused if it would leave the organisation without an admin."""
     _require_admin(org, actor)
     if role not in Membership.Role.values:
         raise ValidationError(f"Unknown role {role!r}: use admin, write or read.")
-    member = User.objects.filter(username__iexact=username).first()
+    member = User.objects.filter(username__iexact=username, is_active=True).first()
     if member is None:
         raise ValidationError(f"There is no user named '{username}'.")
-    membership, _ = Membership.objects.update_or_create(organization=org, user=member, defaults={"role": role})
+    with transaction.atomic():
+        membership, _ = Membership.objects.update_or_create(organization=org, user=member, defaults={"role": role})
+        _require_an_admin_left(org)
     return membership
 
 
 def membership_remove(*, org: Organization, actor: User, username: str) -> None:
-    _require_admin(org, actor)
+    """Remove a member (an admin removing anyone, or a member leaving); the last admin cannot go."""
+    if actor.username.lower() != username.lower():
+        _require_admin(org, actor)
     with transaction.atomic():
-        Membership.objects.filter(organization=org, user__username__iexact=username).delete()
-        if not Membership.objects.filter(organization=org, role=Membership.Role.ADMIN).exists():
-            raise ValidationError("An organisation needs at least one admin.")
+        deleted, _ = Membership.objects.filter(organization=org, user__username__iexact=username).delete()
+        if not deleted:
+            raise ValidationError(f"'{username}' is not a member of {org.name}.")
+        _require_an_admin_left(org)

@@ -1,9 +1,17 @@
+"""Profiles, the settings area (profile, API tokens) and organisation pages."""
+
 from __future__ import annotations
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
-from accounts.models import Organization, User
+from accounts import selectors, services
+from accounts.forms import MemberAddForm, MemberRoleForm, OrganizationCreateForm, ProfileForm, TokenCreateForm
+from accounts.models import ApiToken, Membership, Organization, User
 from models_hub.models import Repository
 
 
@@ -15,8 +23,131 @@ def profile(request, name: str):
         raise Http404("No such user or organisation.")
     repos = Repository.objects.visible_to(request.user).order_by("-updated_at")
     repos = repos.filter(owner=user) if user else repos.filter(organization=org)
-    return render(
-        request,
-        "accounts/profile.html",
-        {"profile_user": user, "organization": org, "models": repos.models(), "datasets": repos.datasets()},
-    )
+    context = {"profile_user": user, "organization": org, "models": repos.models(), "datasets": repos.datasets()}
+    if org is not None:
+        context["members"] = selectors.organization_members(org=org)
+        context["viewer_role"] = selectors.membership_role(org=org, user=request.user)
+    else:
+        context["user_memberships"] = selectors.organizations_for_user(user=user)
+    return render(request, "accounts/profile.html", context)
+
+
+@login_required
+def settings_index(request):
+    return redirect("accounts:settings-profile")
+
+
+@login_required
+def settings_profile(request):
+    form = ProfileForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Your profile was updated.")
+        return redirect("accounts:settings-profile")
+    return render(request, "accounts/settings_profile.html", {"form": form})
+
+
+@login_required
+def tokens(request):
+    """The token list and the create form. A created token's secret is rendered once, in the POST's answer."""
+    form = TokenCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        created = services.token_create(
+            user=request.user, name=form.cleaned_data["name"], scope=form.cleaned_data["scope"]
+        )
+        # Rendered, not redirected: the secret never goes into the session or a URL.
+        response = render(request, "accounts/token_created.html", {"created": created})
+        response["Cache-Control"] = "no-store"
+        return response
+    context = {"form": form, "tokens": selectors.token_list_for_user(user=request.user)}
+    return render(request, "accounts/tokens.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def token_revoke(request, token_id: int):
+    services.token_revoke(user=request.user, token_id=token_id)
+    token = ApiToken.objects.filter(pk=token_id, user=request.user).first()
+    if token is None:
+        raise Http404("No such token.")
+    if request.htmx:
+        return render(request, "accounts/tokens.html#token-row", {"token": token})
+    messages.success(request, f"The token “{token.name}” was revoked.")
+    return redirect("accounts:tokens")
+
+
+@login_required
+def organization_new(request):
+    form = OrganizationCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            org = services.organization_create(creator=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error("name", exc)
+        else:
+            messages.success(request, f"The organisation {org.name} was created. You are its admin.")
+            return redirect("profile", name=org.name)
+    status = 400 if form.errors else 200
+    return render(request, "accounts/organization_new.html", {"form": form}, status=status)
+
+
+@login_required
+def organization_settings(request, name: str):
+    """Members and roles. Admins only: a stranger or plain member gets 403, a missing organisation 404."""
+    org = selectors.organization_get_for_admin(name=name, user=request.user)
+    form = MemberAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.membership_set(org=org, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error("username", exc)
+        else:
+            messages.success(request, f"{form.cleaned_data['username']} is now a member ({form.cleaned_data['role']}).")
+            return redirect("accounts:org-settings", name=org.name)
+    context = {
+        "organization": org,
+        "form": form,
+        "members": selectors.organization_members(org=org),
+        "roles": Membership.Role.choices,
+    }
+    return render(request, "accounts/organization_settings.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def organization_member_role(request, name: str, username: str):
+    org = selectors.organization_get_for_admin(name=name, user=request.user)
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose admin, write or read.")
+    else:
+        try:
+            services.membership_set(org=org, actor=request.user, username=username, role=form.cleaned_data["role"])
+        except ValidationError as exc:
+            messages.error(request, exc.messages[0])
+        else:
+            messages.success(request, f"{username} is now {form.cleaned_data['role']}.")
+    return redirect("accounts:org-settings", name=org.name)
+
+
+@login_required
+@require_POST
+def organization_member_remove(request, name: str, username: str):
+    """Admins remove anyone; any member may remove themselves (leave). The last admin stays."""
+    org = selectors.organization_get(name=name)
+    leaving = username.lower() == request.user.username.lower()
+    if not leaving:
+        org = selectors.organization_get_for_admin(name=name, user=request.user)
+    try:
+        services.membership_remove(org=org, actor=request.user, username=username)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+    else:
+        messages.success(request, f"You left {org.name}." if leaving else f"{username} was removed from {org.name}.")
+    if _is_admin(org, request.user):
+        return redirect("accounts:org-settings", name=org.name)
+    return redirect("profile", name=org.name)
+
+
+def _is_admin(org: Organization, user: User) -> bool:
+    return selectors.membership_role(org=org, user=user) == Membership.Role.ADMIN

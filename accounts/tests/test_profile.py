@@ -1,0 +1,73 @@
+"""Profile pages and the profile settings page."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.services import membership_set, organization_create
+from conftest import make_repo
+
+pytestmark = pytest.mark.django_db
+
+
+def test_profile_shows_name_bio_repos_and_orgs(client, alice, bob):
+    alice.full_name = "Alice Liddell"
+    alice.bio = "Falls down rabbit holes."
+    alice.save()
+    make_repo(owner=alice, name="public-model")
+    make_repo(owner=alice, name="hidden", private=True)
+    org = organization_create(creator=bob, name="wonderland")
+    membership_set(org=org, actor=bob, username="alice", role="read")
+    page = client.get("/alice").content.decode()
+    assert "Alice Liddell" in page and "Falls down rabbit holes." in page
+    assert "public-model" in page and "hidden" not in page
+    assert 'href="/wonderland"' in page
+
+
+def test_owner_sees_their_private_repos_and_an_edit_link(client, alice):
+    make_repo(owner=alice, name="hidden", private=True)
+    client.force_login(alice)
+    page = client.get("/alice").content.decode()
+    assert "hidden" in page and "Edit profile" in page
+
+
+def test_unknown_profile_is_404(client):
+    assert client.get("/nobody-here").status_code == 404
+
+
+def test_edit_profile(client, alice):
+    client.force_login(alice)
+    page = client.get("/settings/profile")
+    assert page.status_code == 200 and 'name="full_name"' in page.content.decode()
+    response = client.post("/settings/profile", {"full_name": "Alice L.", "bio": "<script>x</script> hi"})
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.full_name == "Alice L." and alice.bio.endswith("hi")
+    profile = client.get("/alice").content.decode()
+    assert "Alice L." in profile
+    assert "<script>x</script>" not in profile and "&lt;script&gt;" in profile
+
+
+def test_edit_profile_refuses_a_too_long_name(client, alice):
+    client.force_login(alice)
+    response = client.post("/settings/profile", {"full_name": "x" * 151, "bio": ""})
+    assert response.status_code == 200
+    assert "at most 150 characters" in response.content.decode()
+
+
+def test_settings_pages_need_login(client):
+    for url in ["/settings", "/settings/profile", "/settings/tokens", "/organizations/new"]:
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"], url
+
+
+def test_settings_root_redirects_to_profile(client, alice):
+    client.force_login(alice)
+    assert client.get("/settings")["Location"] == "/settings/profile"
+
+
+def test_profile_page_query_count_is_bounded(client, alice, django_assert_max_num_queries):
+    for i in range(8):
+        make_repo(owner=alice, name=f"model-{i}")
+    with django_assert_max_num_queries(8):
+        assert client.get("/alice").status_code == 200

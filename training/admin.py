@@ -1,0 +1,1 @@
+"""Admin for training: no models yet (training runs will be registered here)."""
