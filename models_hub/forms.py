@@ -1,0 +1,58 @@
+"""Forms of the repository pages. They check shape only; the services decide what is allowed."""
+
+from __future__ import annotations
+
+from django import forms
+
+from accounts.models import Membership, User
+from models_hub.models import Repository
+
+
+def writable_namespaces(user: User) -> list[str]:
+    """The user's own name, then the organisations where they may create repositories."""
+    orgs = (
+        Membership.objects.filter(user=user, role__in=[Membership.Role.ADMIN, Membership.Role.WRITE])
+        .select_related("organization")
+        .order_by("organization__name")
+    )
+    return [user.username, *[m.organization.name for m in orgs]]
+
+
+class RepoCreateForm(forms.Form):
+    kind = forms.ChoiceField(choices=Repository.Kind.choices, initial=Repository.Kind.MODEL, widget=forms.RadioSelect)
+    owner = forms.ChoiceField(label="Owner")
+    name = forms.CharField(max_length=96, help_text="Letters, digits, '-', '_' and '.'; starts with a letter or digit.")
+    private = forms.BooleanField(required=False, help_text="Only you (and your organisation) can see it.")
+
+    def __init__(self, *args, user: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = [(n, n) for n in writable_namespaces(user)]
+
+
+class VisibilityForm(forms.Form):
+    private = forms.BooleanField(required=False)
+
+
+class MoveForm(forms.Form):
+    namespace = forms.CharField(max_length=96, label="Owner")
+    name = forms.CharField(max_length=96, label="New name")
+
+
+class DeleteForm(forms.Form):
+    confirm = forms.CharField(max_length=200, label="Type the repository id to confirm")
+
+    def __init__(self, *args, repo: Repository, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.repo = repo
+
+    def clean_confirm(self) -> str:
+        value = self.cleaned_data["confirm"].strip()
+        if value != self.repo.repo_id:
+            raise forms.ValidationError(f"Type {self.repo.repo_id} exactly to delete this repository.")
+        return value
+
+
+class CardEditForm(forms.Form):
+    content = forms.CharField(widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false"}), required=False)
+    summary = forms.CharField(max_length=500, label="Commit message")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Description")

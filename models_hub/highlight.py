@@ -1,0 +1,54 @@
+"""Syntax highlighting for the file view (pygments), limited to small UTF-8 text files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import TextLexer, get_lexer_for_filename
+from pygments.util import ClassNotFound
+
+from models_hub.blobs import blob_open
+from models_hub.models import Blob
+
+MAX_HIGHLIGHT_BYTES = 1024 * 1024
+CSS_CLASS = "highlight"
+
+
+@dataclass(frozen=True)
+class FilePreview:
+    text: str | None  # None: binary or too big to show
+    html: str = ""  # pygments output: every character of the file is escaped by the formatter
+    reason: str = ""
+
+
+def _formatter() -> HtmlFormatter:
+    return HtmlFormatter(cssclass=CSS_CLASS, linenos="table", wrapcode=True)
+
+
+def stylesheet() -> str:
+    """The CSS for the classes pygments emits, light and dark."""
+    return _formatter().get_style_defs(f".{CSS_CLASS}")
+
+
+def highlight_text(path: str, text: str) -> str:
+    try:
+        lexer = get_lexer_for_filename(path, stripnl=False)
+    except ClassNotFound:
+        lexer = TextLexer(stripnl=False)
+    return highlight(text, lexer, _formatter())
+
+
+def preview_blob(path: str, blob: Blob) -> FilePreview:
+    if blob.size >= MAX_HIGHLIGHT_BYTES:
+        return FilePreview(text=None, reason="This file is too large to display.")
+    with blob_open(blob) as handle:
+        data = handle.read(MAX_HIGHLIGHT_BYTES)
+    if b"\x00" in data:
+        return FilePreview(text=None, reason="This is a binary file.")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return FilePreview(text=None, reason="This is a binary file.")
+    return FilePreview(text=text, html=highlight_text(path, text))

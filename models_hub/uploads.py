@@ -1,0 +1,207 @@
+"""Resumable uploads (the tus protocol's storage side): bytes are appended to a temporary file per
+upload until it is complete; a commit then turns finished uploads into blobs, all or nothing.
+
+Until a commit refers to them, uploads are invisible in every repository.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from uuid import UUID
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import User
+from models_hub import services
+from models_hub.blobs import COPY_CHUNK, blob_from_temp_file
+from models_hub.errors import BadRequest, Conflict, HubError, PayloadTooLarge, RepoNotFound
+from models_hub.models import Commit, Repository, UploadSession
+from models_hub.paths import InvalidPath, normalize_repo_path
+
+STALE_AFTER = timedelta(hours=24)
+
+
+class UploadLocked(HubError):
+    """Another request is writing to this upload right now (tus answers 423)."""
+
+    status = 423
+
+
+@dataclass(frozen=True)
+class FinishedUpload:
+    upload_id: str
+    path: str = ""  # where the file goes in the repository; empty: the path given at creation
+
+
+def upload_dir() -> Path:
+    path = Path(settings.DATA_DIR) / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def upload_file(session: UploadSession) -> Path:
+    return upload_dir() / f"{session.pk}.part"
+
+
+def parse_metadata(header: str) -> dict[str, str]:
+    """Decode tus `Upload-Metadata`: comma-separated `key base64value` pairs."""
+    metadata: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in header.split(","))):
+        key, _, encoded = pair.partition(" ")
+        try:
+            metadata[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise BadRequest(f"Upload-Metadata: the value of '{key}' is not valid base64 UTF-8.") from None
+    return metadata
+
+
+def upload_create(*, user: User, repo: Repository, path: str, size: int) -> UploadSession:
+    """Start an upload of `size` bytes to `path`; the caller has checked write access to `repo`."""
+    if size < 0:
+        raise BadRequest("Upload-Length must be zero or a positive number of bytes.")
+    limit = settings.FLYWHEEL_MAX_UPLOAD_BYTES
+    if size > limit:
+        raise PayloadTooLarge(f"The file is {size:,} bytes, over the limit of {limit:,} bytes per file.")
+    try:
+        path = normalize_repo_path(path)
+    except InvalidPath as exc:
+        raise BadRequest(f"Invalid file path: {exc}") from None
+    session = UploadSession.objects.create(user=user, repository=repo, path=path, size=size)
+    upload_file(session).touch()
+    return session
+
+
+def upload_get(*, upload_id: UUID | str, user: User) -> UploadSession:
+    """The user's own upload to a repository they may still write to; anything else does not exist."""
+    session = UploadSession.objects.select_related("repository").filter(pk=upload_id, user=user).first()
+    if session is None or not session.repository.is_writable_by(user):
+        raise RepoNotFound("Upload not found: it may have been committed, cancelled or expired.")
+    return session
+
+
+@contextlib.contextmanager
+def _locked_file(session: UploadSession) -> Iterator:
+    try:
+        handle = open(upload_file(session), "r+b")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise RepoNotFound("Upload not found: its data has expired.") from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UploadLocked("This upload is being written by another request; try again shortly.") from None
+        yield handle
+    finally:
+        handle.close()
+
+
+def upload_append(*, session: UploadSession, offset: int, chunks: Iterable[bytes]) -> int:
+    """Append bytes at `offset` (which must be where the upload stands) and return the new offset.
+
+    Bytes are saved as they arrive, so a connection that drops mid-request keeps what got through
+    and the client resumes from there.
+    """
+    with _locked_file(session) as handle:
+        session.refresh_from_db(fields=["offset"])
+        if offset != session.offset:
+            raise Conflict(f"Upload-Offset is {offset} but the upload stands at {session.offset}.")
+        handle.seek(offset)
+        handle.truncate()  # drop bytes of an earlier request that died before its offset was saved
+        written, overflow = 0, False
+        try:
+            for chunk in chunks:
+                room = session.size - offset - written
+                if len(chunk) > room:
+                    chunk, overflow = chunk[:room], True
+                handle.write(chunk)
+                written += len(chunk)
+                if overflow:
+                    break
+        finally:
+            handle.flush()
+            session.offset = offset + written
+            UploadSession.objects.filter(pk=session.pk).update(offset=session.offset, updated_at=timezone.now())
+    if overflow:
+        raise BadRequest(f"More bytes were sent than the Upload-Length of {session.size}.")
+    return session.offset
+
+
+def upload_delete(*, session: UploadSession) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(upload_file(session))
+    session.delete()
+
+
+def _sha256_of(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(COPY_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _finished_session(session: UploadSession | None, upload_id: str) -> UploadSession:
+    if session is None:
+        raise BadRequest(f"Upload {upload_id} does not exist (expired, or not yours): upload the file again.")
+    if not session.is_complete:
+        raise BadRequest(f"{session.path} is not fully uploaded ({session.offset:,} of {session.size:,} bytes).")
+    return session
+
+
+def _store(session: UploadSession) -> None:
+    """Move a finished upload into the blob store (once: a retried commit reuses the blob)."""
+    if session.blob_id:
+        return
+    part = upload_file(session)
+    if not part.exists():
+        raise BadRequest(f"The data of {session.path} has expired: upload it again.")
+    sha256, size = _sha256_of(part)
+    if size != session.size:
+        raise BadRequest(f"{session.path} has {size:,} bytes instead of {session.size:,}: upload it again.")
+    session.blob = blob_from_temp_file(path=str(part), sha256=sha256, size=size)
+    session.save(update_fields=["blob", "updated_at"])
+
+
+def uploads_commit(
+    *, user: User, repo: Repository, uploads: Sequence[FinishedUpload], title: str, description: str = ""
+) -> Commit:
+    """Commit finished uploads as one commit. If any is missing, foreign or incomplete, nothing is committed."""
+    if not uploads:
+        raise BadRequest("Choose at least one file to commit.")
+    ids = []
+    for item in uploads:
+        try:
+            ids.append(str(UUID(item.upload_id)))
+        except ValueError:
+            raise BadRequest(f"'{item.upload_id}' is not an upload id.") from None
+    found = {str(s.pk): s for s in UploadSession.objects.filter(pk__in=ids, user=user, repository=repo)}
+    sessions = [_finished_session(found.get(upload_id), upload_id) for upload_id in ids]
+    targets = [item.path or session.path for item, session in zip(uploads, sessions, strict=True)]
+    if len(set(targets)) != len(targets):
+        raise BadRequest("Two files would be committed to the same path.")
+    for session in sessions:
+        _store(session)
+    additions = [services.FileAddition(path, s.blob) for path, s in zip(targets, sessions, strict=True)]
+    commit = services.commit_create(repo=repo, author=user, title=title, description=description, additions=additions)
+    UploadSession.objects.filter(pk__in=ids).delete()
+    return commit
+
+
+def uploads_cleanup(*, older_than: timedelta = STALE_AFTER) -> int:
+    """Remove uploads untouched for `older_than` (never committed) and their data; returns how many."""
+    cutoff = timezone.now() - older_than
+    stale = list(UploadSession.objects.filter(updated_at__lt=cutoff))
+    for session in stale:
+        upload_delete(session=session)
+    return len(stale)

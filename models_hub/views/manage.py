@@ -1,0 +1,120 @@
+"""Pages that change a repository: create, settings (visibility, rename/transfer, delete), edit the card."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from models_hub import cards, selectors, services
+from models_hub.blobs import blob_open, blob_store_bytes
+from models_hub.errors import EntryNotFound, HubError
+from models_hub.forms import CardEditForm, DeleteForm, MoveForm, RepoCreateForm, VisibilityForm
+from models_hub.models import Repository
+from models_hub.views.common import ADMIN, WRITE, repo_page, tab_context
+
+CARD_TEMPLATE = """---
+license: apache-2.0
+tags: []
+---
+
+# {name}
+
+Describe what this {kind} is, how it was made and how to use it.
+"""
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def repo_new(request: HttpRequest, kind: str = Repository.Kind.MODEL) -> HttpResponse:
+    initial = {"kind": request.GET.get("kind", kind)}
+    form = RepoCreateForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            repo = services.repo_create(
+                kind=form.cleaned_data["kind"],
+                namespace=form.cleaned_data["owner"],
+                name=form.cleaned_data["name"].strip(),
+                creator=request.user,
+                private=form.cleaned_data["private"],
+            )
+        except HubError as exc:
+            form.add_error("name", exc.message)
+        else:
+            messages.success(request, f"Created {repo.repo_id}.")
+            return redirect(repo.get_absolute_url())
+    return render(request, "models_hub/repo_new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@repo_page(ADMIN)
+def repo_settings(request: HttpRequest, repo: Repository) -> HttpResponse:
+    action = request.POST.get("action") if request.method == "POST" else None
+    data = request.POST if action else None
+    visibility = VisibilityForm(data if action == "visibility" else None, initial={"private": repo.private})
+    move = MoveForm(data if action == "move" else None, initial={"namespace": repo.namespace, "name": repo.name})
+    delete = DeleteForm(data if action == "delete" else None, repo=repo)
+    if action == "visibility" and visibility.is_valid():
+        services.repo_update_settings(repo=repo, private=visibility.cleaned_data["private"])
+        messages.success(request, f"{repo.repo_id} is now {'private' if repo.private else 'public'}.")
+        return redirect(f"{repo.get_absolute_url()}/settings")
+    if action == "move" and move.is_valid():
+        try:
+            repo = services.repo_move(
+                repo=repo,
+                new_namespace=move.cleaned_data["namespace"].strip(),
+                new_name=move.cleaned_data["name"].strip(),
+                user=request.user,
+            )
+        except HubError as exc:
+            move.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Moved to {repo.repo_id}; the old address redirects here.")
+            return redirect(repo.get_absolute_url())
+    if action == "delete" and delete.is_valid():
+        repo_id = repo.repo_id
+        services.repo_delete(repo=repo)
+        messages.success(request, f"Deleted {repo_id}.")
+        return redirect(f"/{request.user.username}")
+    context = {**tab_context(repo, request.user, "settings"), "visibility": visibility, "move": move, "delete": delete}
+    return render(request, "models_hub/settings.html", context, status=400 if action else 200)
+
+
+def _current_card(repo: Repository) -> str:
+    try:
+        entry = selectors.file_entry(selectors.head_commit(repo), "README.md")
+    except EntryNotFound:
+        return CARD_TEMPLATE.format(name=repo.name, kind=repo.kind)
+    with blob_open(entry.blob) as handle:
+        return handle.read(cards.MAX_CARD_BYTES).decode("utf-8", errors="replace")
+
+
+@require_http_methods(["GET", "POST"])
+@repo_page(WRITE)
+def card_edit(request: HttpRequest, repo: Repository) -> HttpResponse:
+    """Edit README.md on main. Bad YAML is saved anyway (as the public hub does) with a warning."""
+    initial = {"content": _current_card(repo), "summary": "Update README.md"}
+    form = CardEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        content = form.cleaned_data["content"].replace("\r\n", "\n")
+        try:
+            services.commit_create(
+                repo=repo,
+                author=request.user,
+                title=form.cleaned_data["summary"],
+                description=form.cleaned_data["description"],
+                additions=[services.FileAddition("README.md", blob_store_bytes(content.encode()))],
+            )
+        except HubError as exc:
+            form.add_error(None, exc.message)
+        else:
+            problem = cards.parse_card(content).error
+            if problem:
+                messages.warning(request, f"Saved, but the metadata was ignored. {problem}")
+            else:
+                messages.success(request, "Saved README.md.")
+            return redirect(repo.get_absolute_url())
+    context = {**tab_context(repo, request.user, "card"), "form": form}
+    return render(request, "models_hub/card_edit.html", context, status=400 if form.errors else 200)

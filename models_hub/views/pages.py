@@ -1,0 +1,148 @@
+"""Read-only repository pages: the card, the file tree, a file, the commit history; plus likes."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET, require_POST
+
+from models_hub import cards, highlight, selectors, services
+from models_hub.blobs import blob_open
+from models_hub.errors import EntryNotFound, RevisionNotFound
+from models_hub.models import Commit, Like, Ref, Repository, is_pickle_path
+from models_hub.views.common import repo_page, resolve_url, tab_context
+
+COMMITS_PER_PAGE = 50
+
+
+def _readme(repo: Repository, commit: Commit) -> tuple[cards.Card, str]:
+    """The card at `commit` and its body rendered through the sanitiser (safe to mark safe)."""
+    try:
+        entry = selectors.file_entry(commit, "README.md")
+    except EntryNotFound:
+        return cards.Card(), ""
+    with blob_open(entry.blob) as handle:
+        text = handle.read(cards.MAX_CARD_BYTES).decode("utf-8", errors="replace")
+    card = cards.parse_card(text)
+    return card, cards.render_markdown(card.body)
+
+
+def _refs(repo: Repository) -> dict[str, list[str]]:
+    refs = Ref.objects.filter(repository=repo).values_list("kind", "name")
+    return {
+        "branches": sorted(n for k, n in refs if k == Ref.Kind.BRANCH),
+        "tags": sorted(n for k, n in refs if k == Ref.Kind.TAG),
+    }
+
+
+@require_GET
+@repo_page()
+def repo_detail(request: HttpRequest, repo: Repository) -> HttpResponse:
+    head = selectors.head_commit(repo)
+    card, card_html = _readme(repo, head)
+    fields = cards.indexed_fields(repo.card_data)
+    context = {
+        **tab_context(repo, request.user, "card"),
+        "head": head,
+        "card": card,
+        "card_html": mark_safe(card_html),  # noqa: S308 - nh3 allow-list output
+        "fields": fields,
+        "files": selectors.tree_listing(head)[:12],
+        "liked": request.user.is_authenticated and Like.objects.filter(user=request.user, repository=repo).exists(),
+    }
+    return render(request, "models_hub/repo_detail.html", context)
+
+
+@require_POST
+@login_required
+@repo_page()
+def repo_like(request: HttpRequest, repo: Repository) -> HttpResponse:
+    repo = services.like_set(user=request.user, repo=repo, liked=request.POST.get("liked") == "1")
+    liked = Like.objects.filter(user=request.user, repository=repo).exists()
+    if request.htmx:
+        context = {"repo": repo, "liked": liked, "base": repo.get_absolute_url()}
+        return render(request, "models_hub/repo_detail.html#like-button", context)
+    return redirect(repo.get_absolute_url())
+
+
+@require_GET
+@repo_page()
+def tree(request: HttpRequest, repo: Repository, rest: str = "main") -> HttpResponse:
+    revision, commit, folder = selectors.split_revision_and_path(repo, rest.strip("/") or "main")
+    items = selectors.tree_listing(commit, folder)
+    crumbs = []
+    parts = folder.split("/") if folder else []
+    for i, part in enumerate(parts):
+        crumbs.append({"name": part, "path": "/".join(parts[: i + 1])})
+    rows = [
+        {
+            "item": item,
+            "unsafe": not item.is_dir and is_pickle_path(item.path),
+            "download_url": None if item.is_dir else resolve_url(repo, revision, item.path, download=True),
+        }
+        for item in items
+    ]
+    context = {
+        **tab_context(repo, request.user, "files"),
+        **_refs(repo),
+        "revision": revision,
+        "commit": commit,
+        "folder": folder,
+        "crumbs": crumbs,
+        "rows": rows,
+    }
+    return render(request, "models_hub/tree.html", context)
+
+
+@require_GET
+@repo_page()
+def blob(request: HttpRequest, repo: Repository, rest: str) -> HttpResponse:
+    revision, commit, path = selectors.split_revision_and_path(repo, rest)
+    if not path:
+        raise RevisionNotFound("Give a file path after the revision.")
+    entry = selectors.file_entry(commit, path)
+    preview = highlight.preview_blob(path, entry.blob)
+    rendered = ""
+    if preview.text is not None and path.lower().endswith(".md"):
+        rendered = cards.render_markdown(cards.parse_card(preview.text).body)
+    parts = path.split("/")
+    context = {
+        **tab_context(repo, request.user, "files"),
+        **_refs(repo),
+        "revision": revision,
+        "commit": commit,
+        "entry": entry,
+        "path": path,
+        "crumbs": [{"name": p, "path": "/".join(parts[: i + 1])} for i, p in enumerate(parts)],
+        "preview": preview,
+        "code_html": mark_safe(preview.html),  # noqa: S308 - pygments escapes the file's text
+        "rendered_html": mark_safe(rendered),  # noqa: S308 - nh3 allow-list output
+        "pygments_css": mark_safe(highlight.stylesheet()),  # noqa: S308 - constant CSS from pygments
+        "raw_url": resolve_url(repo, revision, path),
+        "download_url": resolve_url(repo, revision, path, download=True),
+    }
+    return render(request, "models_hub/blob.html", context)
+
+
+@require_GET
+@repo_page()
+def commits(request: HttpRequest, repo: Repository, revision: str = "main") -> HttpResponse:
+    head = selectors.revision_resolve(repo, revision)
+    page = Paginator(selectors.commit_history(repo, head), COMMITS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {**tab_context(repo, request.user, "commits"), **_refs(repo), "revision": revision, "page": page}
+    return render(request, "models_hub/commits.html", context)
+
+
+@require_GET
+@repo_page()
+def commit_detail(request: HttpRequest, repo: Repository, oid: str) -> HttpResponse:
+    commit = selectors.revision_resolve(repo, oid)
+    changes = [
+        {"change": c, "download_url": None if c.status == "deleted" else resolve_url(repo, commit.oid, c.path)}
+        for c in selectors.commit_changes(commit)
+    ]
+    context = {**tab_context(repo, request.user, "commits"), "commit": commit, "changes": changes}
+    return render(request, "models_hub/commit_detail.html", context)

@@ -1,0 +1,168 @@
+"""Browser uploads: the upload page, the tus 1.0.0 endpoints it talks to, and the final commit.
+
+tus (https://tus.io/protocols/resumable-upload): POST creates an upload, HEAD tells how far it
+got, PATCH appends bytes at that offset. Sessions authenticate these requests; Django's CSRF
+middleware checks the X-CSRFToken header tus-js-client sends.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from models_hub import selectors, uploads
+from models_hub.errors import BadRequest, HubError
+from models_hub.models import Repository
+from models_hub.views.common import WRITE, repo_page, tab_context
+
+TUS_VERSION = "1.0.0"
+TUS_EXTENSIONS = "creation,termination"
+READ_CHUNK = 1024 * 1024
+
+
+def _tus_response(status: int, message: str = "", headers: dict[str, str] | None = None) -> HttpResponse:
+    response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    response["Tus-Resumable"] = TUS_VERSION
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def tus_endpoint(methods: tuple[str, ...]) -> Callable:
+    """OPTIONS discovery, the Tus-Resumable check, authentication, and HubErrors as plain-text answers."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method == "OPTIONS":
+                return _tus_response(
+                    204,
+                    headers={
+                        "Tus-Version": TUS_VERSION,
+                        "Tus-Extension": TUS_EXTENSIONS,
+                        "Tus-Max-Size": str(settings.FLYWHEEL_MAX_UPLOAD_BYTES),
+                        "Allow": ", ".join(("OPTIONS", *methods)),
+                    },
+                )
+            if request.method not in methods:
+                return _tus_response(405, f"Use {', '.join(methods)}.", {"Allow": ", ".join(("OPTIONS", *methods))})
+            if request.headers.get("Tus-Resumable") != TUS_VERSION:
+                return _tus_response(412, "This server speaks tus 1.0.0.", {"Tus-Version": TUS_VERSION})
+            if not request.user.is_authenticated:
+                return _tus_response(401, "Log in to upload files.")
+            try:
+                return view(request, *args, **kwargs)
+            except HubError as exc:
+                return _tus_response(exc.status, exc.message)
+
+        return wrapper
+
+    return decorator
+
+
+def _header_int(request: HttpRequest, name: str) -> int:
+    value = request.headers.get(name, "")
+    if not value.isdigit():
+        raise BadRequest(f"{name} must be a non-negative whole number of bytes.")
+    return int(value)
+
+
+@tus_endpoint(("POST",))
+def tus_collection(request: HttpRequest) -> HttpResponse:
+    """Create an upload. Metadata: path (or filename), repo ('ns/name'), kind ('model' or 'dataset')."""
+    if "Upload-Defer-Length" in request.headers:
+        raise BadRequest("Upload-Defer-Length is not supported: send Upload-Length.")
+    size = _header_int(request, "Upload-Length")
+    metadata = uploads.parse_metadata(request.headers.get("Upload-Metadata", ""))
+    namespace, _, name = metadata.get("repo", "").partition("/")
+    kind = metadata.get("kind", Repository.Kind.MODEL)
+    if not namespace or not name or kind not in Repository.Kind.values:
+        raise BadRequest("Upload-Metadata must name the repository: 'repo' (namespace/name) and 'kind'.")
+    repo = selectors.repo_get_writable(kind=kind, namespace=namespace, name=name, user=request.user)
+    session = uploads.upload_create(
+        user=request.user, repo=repo, path=metadata.get("path") or metadata.get("filename", ""), size=size
+    )
+    location = request.build_absolute_uri(session.get_absolute_url())
+    return _tus_response(201, headers={"Location": location, "Upload-Offset": "0"})
+
+
+def _body_chunks(request: HttpRequest) -> Iterator[bytes]:
+    """The request body in 1 MiB pieces; never the whole body in memory."""
+    while True:
+        try:
+            chunk = request.read(READ_CHUNK)
+        except OSError:  # the client went away: keep what arrived
+            return
+        if not chunk:
+            return
+        yield chunk
+
+
+@tus_endpoint(("HEAD", "PATCH", "DELETE"))
+def tus_resource(request: HttpRequest, upload_id) -> HttpResponse:
+    session = uploads.upload_get(upload_id=upload_id, user=request.user)
+    if request.method == "HEAD":
+        return _tus_response(200, headers={"Upload-Offset": str(session.offset), "Upload-Length": str(session.size)})
+    if request.method == "DELETE":
+        uploads.upload_delete(session=session)
+        return _tus_response(204)
+    if request.content_type != "application/offset+octet-stream":
+        return _tus_response(415, "PATCH needs Content-Type: application/offset+octet-stream.")
+    offset = _header_int(request, "Upload-Offset")
+    new_offset = uploads.upload_append(session=session, offset=offset, chunks=_body_chunks(request))
+    return _tus_response(204, headers={"Upload-Offset": str(new_offset)})
+
+
+@require_GET
+@repo_page(WRITE)
+def upload_page(request: HttpRequest, repo: Repository) -> HttpResponse:
+    context = {
+        **tab_context(repo, request.user, "files"),
+        "chunk_size": settings.FLYWHEEL_UPLOAD_CHUNK_BYTES,
+        "max_bytes": settings.FLYWHEEL_MAX_UPLOAD_BYTES,
+    }
+    return render(request, "models_hub/upload.html", context)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@require_POST
+@repo_page(WRITE)
+def upload_commit(request: HttpRequest, repo: Repository) -> HttpResponse:
+    """Commit finished uploads (`upload_id` and `path`, repeated) with one message, all or nothing."""
+    ids, paths = request.POST.getlist("upload_id"), request.POST.getlist("path")
+    items = [uploads.FinishedUpload(i, paths[n] if n < len(paths) else "") for n, i in enumerate(ids)]
+    try:
+        commit = uploads.uploads_commit(
+            user=request.user,
+            repo=repo,
+            uploads=items,
+            title=request.POST.get("summary", "").strip() or f"Upload {len(items)} file(s)",
+            description=request.POST.get("description", ""),
+        )
+    except HubError as exc:
+        if _wants_json(request):
+            return JsonResponse({"error": exc.message}, status=exc.status)
+        messages.error(request, f"Nothing was committed: {exc.message}")
+        return redirect(f"{repo.get_absolute_url()}/upload/main")
+    base = repo.get_absolute_url()
+    result = {
+        "commit": commit.oid,
+        "title": commit.title,
+        "files": len(items),
+        "commit_url": f"{base}/commit/{commit.oid}",
+        "tree_url": f"{base}/tree/main",
+    }
+    if _wants_json(request):
+        return JsonResponse(result, status=201)
+    messages.success(request, f"Committed {len(items)} file(s) as {commit.short_oid}.")
+    return redirect(result["commit_url"])
