@@ -1,0 +1,98 @@
+"""What every REST v1 view of models_hub shares: write access, repository lookup, pages, schema bits."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import ApiToken, User
+from models_hub import selectors
+from models_hub.errors import Forbidden, HubError, RepoNotFound
+from models_hub.models import Repository
+from models_hub.search import CappedPaginator
+
+
+class Unauthorized(HubError):
+    status = 401
+
+
+def api_writer(request: Request) -> User:
+    """The caller, if they may write at all: a session (with CSRF) or a token with the write scope."""
+    if not request.user.is_authenticated:
+        raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>' with a write token.")
+    token = request.auth
+    if isinstance(token, ApiToken) and not token.can_write:
+        raise Forbidden("This token is read-only: create a token with the 'write' scope to change repositories.")
+    return request.user
+
+
+def _kind(kind: str) -> str:
+    if kind not in Repository.Kind.values:
+        raise RepoNotFound(f"Unknown repository type '{kind}': use 'model' or 'dataset'.")
+    return kind
+
+
+def repo_for_reading(request: Request, kind: str, namespace: str, name: str) -> Repository:
+    return selectors.repo_get_for_user(kind=_kind(kind), namespace=namespace, name=name, user=request.user)
+
+
+def repo_for_writing(request: Request, kind: str, namespace: str, name: str) -> Repository:
+    """404 for those who cannot see it, 403 for readers (and read tokens), else the repository."""
+    user = api_writer(request)
+    return selectors.repo_get_writable(kind=_kind(kind), namespace=namespace, name=name, user=user)
+
+
+def repo_for_admin(request: Request, kind: str, namespace: str, name: str) -> Repository:
+    repo = repo_for_writing(request, kind, namespace, name)
+    if not repo.is_administrable_by(request.user):
+        raise Forbidden(f"Only the owner or an organisation admin can change the settings of {repo.repo_id}.")
+    return repo
+
+
+class CappedPagination(PageNumberPagination):
+    """Page numbers with a count that stops at 10,000 (see CappedPaginator): no COUNT(*) over big tables."""
+
+    django_paginator_class = CappedPaginator
+    page_size = 30
+    page_size_query_param = "per_page"
+    max_page_size = 100
+
+    def get_paginated_response(self, data) -> Response:
+        paginator = self.page.paginator
+        return Response(
+            OrderedDict(
+                [
+                    ("count", min(paginator.count, paginator.cap)),
+                    ("count_capped", paginator.capped),
+                    ("next", self.get_next_link()),
+                    ("previous", self.get_previous_link()),
+                    ("results", data),
+                ]
+            )
+        )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField()
+
+    class Meta:
+        ref_name = "Error"
+
+
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+
+REPO_PATH_PARAMETERS = [
+    OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(Repository.Kind.values)),
+    OpenApiParameter("namespace", OpenApiTypes.STR, OpenApiParameter.PATH, description="User or organisation"),
+    OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH, description="Repository name"),
+]
+
+
+def revision_parameter(name: str, description: str) -> OpenApiParameter:
+    return OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.PATH, description=description)
