@@ -383,7 +383,10 @@ def repo_move(*, repo: Repository, new_namespace: str, new_name: str, user: User
     return repo
 
 
+@transaction.atomic
 def repo_delete(*, repo: Repository) -> None:
+    # Refs protect their commits, so they go first; commits, trees, likes then cascade with the repo.
+    Ref.objects.filter(repository=repo).delete()
     repo.delete()
 
 
