@@ -1,0 +1,296 @@
+import base64
+import json
+import struct
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from conftest import make_repo
+from models_hub import selectors
+from models_hub.models import Blob, Commit, UploadSession
+from models_hub.uploads import upload_file
+
+pytestmark = pytest.mark.django_db
+
+TUS = {"Tus-Resumable": "1.0.0"}
+OCTETS = "application/offset+octet-stream"
+
+
+def client_for(user=None) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def metadata(**values: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+def create(client: Client, *, size: int, path: str = "data.bin", repo: str = "alice/tiny", kind: str = "model"):
+    headers = {**TUS, "Upload-Length": str(size), "Upload-Metadata": metadata(path=path, repo=repo, kind=kind)}
+    return client.post("/uploads/", headers=headers)
+
+
+def patch(client: Client, location: str, *, offset: int, data: bytes):
+    headers = {**TUS, "Upload-Offset": str(offset)}
+    return client.generic("PATCH", location, data=data, content_type=OCTETS, headers=headers)
+
+
+def upload(client: Client, path: str, data: bytes, *, chunk: int = 4, repo: str = "alice/tiny") -> str:
+    """Upload `data` in chunks; returns the upload id."""
+    location = create(client, size=len(data), path=path, repo=repo)["Location"]
+    for offset in range(0, len(data), chunk):
+        assert patch(client, location, offset=offset, data=data[offset : offset + chunk]).status_code == 204
+    return location.rstrip("/").rsplit("/", 1)[-1]
+
+
+def commit(client: Client, uploads: dict[str, str], *, summary: str = "Upload", repo: str = "alice/tiny"):
+    data = {"summary": summary, "upload_id": list(uploads.values()), "path": list(uploads.keys())}
+    return client.post(f"/{repo}/upload/main/commit", data, headers={"Accept": "application/json"})
+
+
+def head_files(repo) -> dict[str, bytes]:
+    from models_hub.blobs import blob_open
+
+    files = {}
+    for entry in selectors.tree_entries(selectors.head_commit(repo)):
+        with blob_open(entry.blob) as handle:
+            files[entry.path] = handle.read()
+    return files
+
+
+@pytest.fixture
+def repo(alice):
+    return make_repo(owner=alice, name="tiny")
+
+
+def test_options_advertises_the_protocol(alice):
+    response = client_for(alice).options("/uploads/")
+    assert response.status_code == 204
+    assert response["Tus-Version"] == "1.0.0"
+    assert "creation" in response["Tus-Extension"]
+    assert int(response["Tus-Max-Size"]) > 0
+
+
+def test_chunked_upload_resumes_after_an_interruption_and_commits(alice, repo):
+    client = client_for(alice)
+    data = bytes(range(256)) * 40  # 10,240 bytes
+    created = create(client, size=len(data), path="weights/data.bin")
+    assert created.status_code == 201 and created["Tus-Resumable"] == "1.0.0"
+    location = created["Location"]
+    assert location.startswith("http://testserver/uploads/")
+    assert patch(client, location, offset=0, data=data[:4096])["Upload-Offset"] == "4096"
+    # The connection drops here; a new page asks where the upload stands and continues from there.
+    client = client_for(alice)
+    status = client.head(location, headers=TUS)
+    assert status.status_code == 200
+    assert (status["Upload-Offset"], status["Upload-Length"]) == ("4096", str(len(data)))
+    assert status["Cache-Control"] == "no-store"
+    assert patch(client, location, offset=4096, data=data[4096:8192]).status_code == 204
+    finished = patch(client, location, offset=8192, data=data[8192:])
+    assert finished["Upload-Offset"] == str(len(data))
+    upload_id = location.rsplit("/", 1)[-1]
+
+    response = commit(client, {"weights/data.bin": upload_id}, summary="Add weights")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["tree_url"] == "/alice/tiny/tree/main"
+    assert head_files(repo)["weights/data.bin"] == data
+    assert selectors.head_commit(repo).title == "Add weights"
+    assert not UploadSession.objects.exists()
+    assert not upload_file(UploadSession(pk=upload_id)).exists()
+
+
+def test_two_files_land_in_one_commit(alice, repo):
+    client = client_for(alice)
+    first = upload(client, "a.txt", b"first file")
+    second = upload(client, "dir/b.txt", b"second file")
+    before = Commit.objects.filter(repository=repo).count()
+    assert commit(client, {"a.txt": first, "dir/b.txt": second}).status_code == 201
+    assert Commit.objects.filter(repository=repo).count() == before + 1
+    files = head_files(repo)
+    assert files["a.txt"] == b"first file" and files["dir/b.txt"] == b"second file"
+
+
+def test_commit_without_javascript_redirects_to_the_commit(alice, repo):
+    client = client_for(alice)
+    upload_id = upload(client, "a.txt", b"hello")
+    response = client.post("/alice/tiny/upload/main/commit", {"summary": "s", "upload_id": upload_id})
+    assert response.status_code == 302 and "/alice/tiny/commit/" in response["Location"]
+
+
+def test_offset_mismatch_is_409(alice, repo):
+    client = client_for(alice)
+    location = create(client, size=10)["Location"]
+    assert patch(client, location, offset=0, data=b"12345").status_code == 204
+    conflict = patch(client, location, offset=2, data=b"xxx")
+    assert conflict.status_code == 409 and "stands at 5" in conflict.content.decode()
+    assert client.head(location, headers=TUS)["Upload-Offset"] == "5"
+
+
+def test_more_bytes_than_announced_are_refused(alice, repo):
+    client = client_for(alice)
+    location = create(client, size=4)["Location"]
+    response = patch(client, location, offset=0, data=b"123456")
+    assert response.status_code == 400 and "Upload-Length" in response.content.decode()
+    assert client.head(location, headers=TUS)["Upload-Offset"] == "4"
+
+
+@override_settings(FLYWHEEL_MAX_UPLOAD_BYTES=1000)
+def test_over_the_limit_is_413_at_creation(alice, repo):
+    response = create(client_for(alice), size=1001)
+    assert response.status_code == 413 and "limit" in response.content.decode()
+    assert not UploadSession.objects.exists()
+
+
+def test_protocol_errors_are_clear(alice, repo):
+    client = client_for(alice)
+    no_version = client.post(
+        "/uploads/", headers={"Upload-Length": "1", "Upload-Metadata": metadata(path="a", repo="alice/tiny")}
+    )
+    assert no_version.status_code == 412
+    no_length = client.post("/uploads/", headers={**TUS, "Upload-Metadata": metadata(path="a", repo="alice/tiny")})
+    assert no_length.status_code == 400 and "Upload-Length" in no_length.content.decode()
+    bad_meta = client.post("/uploads/", headers={**TUS, "Upload-Length": "1", "Upload-Metadata": "path !!!"})
+    assert bad_meta.status_code == 400
+    no_repo = client.post("/uploads/", headers={**TUS, "Upload-Length": "1", "Upload-Metadata": metadata(path="a")})
+    assert no_repo.status_code == 400
+    location = create(client, size=3)["Location"]
+    wrong_type = client.generic(
+        "PATCH", location, data=b"abc", content_type="text/plain", headers={**TUS, "Upload-Offset": "0"}
+    )
+    assert wrong_type.status_code == 415
+    assert client.generic("PATCH", location, data=b"abc", content_type=OCTETS, headers=TUS).status_code == 400
+    assert client.head("/uploads/00000000-0000-0000-0000-000000000000", headers=TUS).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("../x", "'..'"),
+        ("/etc/passwd", "absolute"),
+        ("a/../../b", "'..'"),
+        ("nul\x00byte", "control character"),
+        ("a\\b", "backslash"),
+        ("x" * 300, "longer than"),
+        ("", "empty"),
+    ],
+)
+def test_hostile_paths_are_400_with_a_reason(alice, repo, path, message):
+    response = create(client_for(alice), size=1, path=path)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not UploadSession.objects.exists()
+
+
+def test_upload_to_someone_elses_repo_is_refused(alice, bob, charlie):
+    make_repo(owner=alice, name="tiny")
+    make_repo(owner=alice, name="secret", private=True)
+    assert create(client_for(bob), size=1, repo="alice/tiny").status_code == 403
+    assert create(client_for(charlie), size=1, repo="alice/secret").status_code == 404
+    assert create(client_for(), size=1, repo="alice/tiny").status_code == 401
+    assert not UploadSession.objects.exists()
+
+
+def test_someone_elses_upload_is_invisible_to_them(alice, bob, repo):
+    location = create(client_for(alice), size=3)["Location"]
+    bob_client = client_for(bob)
+    assert bob_client.head(location, headers=TUS).status_code == 404
+    assert patch(bob_client, location, offset=0, data=b"abc").status_code == 404
+    upload_id = location.rsplit("/", 1)[-1]
+    response = commit(bob_client, {"data.bin": upload_id})
+    assert response.status_code == 403  # bob cannot write to alice/tiny at all
+
+
+def test_interrupted_upload_leaves_nothing_visible_and_commit_is_refused(alice, repo):
+    client = client_for(alice)
+    complete = upload(client, "done.txt", b"complete")
+    location = create(client, size=100, path="half.bin")["Location"]
+    patch(client, location, offset=0, data=b"x" * 40)
+    before = selectors.head_commit(repo)
+    assert "half.bin" not in client.get("/alice/tiny/tree/main").content.decode()
+    response = commit(client, {"done.txt": complete, "half.bin": location.rsplit("/", 1)[-1]})
+    assert response.status_code == 400
+    assert "not fully uploaded" in response.json()["error"]
+    assert selectors.head_commit(repo) == before
+    tree = client.get("/alice/tiny/tree/main").content.decode()
+    assert "half.bin" not in tree and "done.txt" not in tree
+
+
+def test_unknown_upload_id_is_refused_atomically(alice, repo):
+    client = client_for(alice)
+    good = upload(client, "a.txt", b"a")
+    response = commit(client, {"a.txt": good, "b.txt": "00000000-0000-0000-0000-000000000000"})
+    assert response.status_code == 400 and "does not exist" in response.json()["error"]
+    assert commit(client, {"a.txt": good, "b.txt": "not-a-uuid"}).status_code == 400
+    assert "a.txt" not in head_files(repo)
+
+
+def test_corrupt_safetensors_is_refused_at_commit_and_the_rest_can_be_retried(alice, repo):
+    client = client_for(alice)
+    corrupt = upload(client, "model.safetensors", struct.pack("<Q", 10**12) + b"{not json")
+    readme = upload(client, "README.md", b"# hi\n")
+    before = selectors.head_commit(repo)
+    response = commit(client, {"model.safetensors": corrupt, "README.md": readme})
+    assert response.status_code == 400
+    assert "model.safetensors is not a valid safetensors file" in response.json()["error"]
+    assert selectors.head_commit(repo) == before
+    # The good upload is still there: committing it alone works without uploading it again.
+    assert commit(client, {"README.md": readme}).status_code == 201
+    assert "README.md" in head_files(repo)
+
+
+def test_valid_safetensors_is_accepted(alice, repo):
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    data = struct.pack("<Q", len(header)) + header + b"\x00" * 8
+    client = client_for(alice)
+    assert commit(client, {"model.safetensors": upload(client, "model.safetensors", data, chunk=16)}).status_code == 201
+
+
+def test_pickle_file_is_stored_but_flagged_on_the_tree_page(alice, repo):
+    client = client_for(alice)
+    assert (
+        commit(client, {"pytorch_model.bin": upload(client, "pytorch_model.bin", b"\x80\x04pickle")}).status_code == 201
+    )
+    repo.refresh_from_db()
+    assert repo.has_unsafe_files
+    html = client.get("/alice/tiny/tree/main").content.decode()
+    assert "pytorch_model.bin" in html and "unsafe: pickle" in html
+
+
+def test_empty_file_can_be_uploaded(alice, repo):
+    client = client_for(alice)
+    location = create(client, size=0, path="empty.txt")["Location"]
+    assert client.head(location, headers=TUS)["Upload-Offset"] == "0"
+    assert commit(client, {"empty.txt": location.rsplit("/", 1)[-1]}).status_code == 201
+    assert head_files(repo)["empty.txt"] == b""
+
+
+def test_termination_removes_the_upload(alice, repo):
+    client = client_for(alice)
+    location = create(client, size=5)["Location"]
+    assert client.delete(location, headers=TUS).status_code == 204
+    assert not UploadSession.objects.exists()
+
+
+def test_cleanup_command_removes_stale_uploads(alice, repo):
+    client = client_for(alice)
+    stale = create(client, size=5)["Location"].rsplit("/", 1)[-1]
+    fresh = create(client, size=5)["Location"].rsplit("/", 1)[-1]
+    UploadSession.objects.filter(pk=stale).update(updated_at=timezone.now() - timedelta(hours=25))
+    call_command("cleanup_uploads")
+    assert list(UploadSession.objects.values_list("pk", flat=True)) == [UploadSession.objects.get(pk=fresh).pk]
+    assert not upload_file(UploadSession(pk=stale)).exists()
+
+
+def test_identical_uploads_share_one_blob(alice, repo):
+    client = client_for(alice)
+    first, second = upload(client, "a.bin", b"same bytes"), upload(client, "b.bin", b"same bytes")
+    assert commit(client, {"a.bin": first, "b.bin": second}).status_code == 201
+    entries = {e.path: e.blob_id for e in selectors.tree_entries(selectors.head_commit(repo))}
+    assert entries["a.bin"] == entries["b.bin"]
+    assert Blob.objects.filter(sha256=entries["a.bin"]).count() == 1
