@@ -151,6 +151,8 @@ def repo_create(*, kind: str, namespace: str, name: str, creator: User, private:
                 private=private,
                 created_at=now,
                 updated_at=now,
+                # Searchable by its id from the start, before any README is committed.
+                search_text=f"{canonical_namespace} {name}",
             )
     except IntegrityError:
         raise Conflict(f"You already created this {kind} repo: {canonical_namespace}/{name}") from None
@@ -303,12 +305,17 @@ def _reindex(*, repo: Repository, tree: dict[str, str] | None, when) -> None:
         repo.pipeline_tag = indexed["pipeline_tag"]
         repo.library_name = indexed["library_name"]
         repo.has_unsafe_files = any(is_pickle_path(p) for p in tree)
-        repo.search_text = " ".join([repo.namespace, repo.name, repo.summary, *tags])
+        repo.search_text = _search_text(repo, tags)
         fields += ["card_data", "summary", "license", "pipeline_tag", "library_name", "has_unsafe_files", "search_text"]
         RepoTag.objects.filter(repository=repo).exclude(name__in=tags).delete()
         existing = set(RepoTag.objects.filter(repository=repo).values_list("name", flat=True))
         RepoTag.objects.bulk_create([RepoTag(repository=repo, name=t) for t in tags if t not in existing])
     repo.save(update_fields=fields)
+
+
+def _search_text(repo: Repository, tags: Sequence[str]) -> str:
+    """What full-text search matches: the id, the card's summary and its tags."""
+    return " ".join([repo.namespace, repo.name, repo.summary, *tags])
 
 
 def _check_new_ref_name(name: str) -> None:
@@ -379,7 +386,9 @@ def repo_move(*, repo: Repository, new_namespace: str, new_name: str, user: User
     )
     RepoRedirect.objects.filter(kind=repo.kind, namespace__iexact=namespace, name__iexact=new_name).delete()
     repo.namespace, repo.name, repo.owner, repo.organization = namespace, new_name, owner, org
-    repo.save(update_fields=["namespace", "name", "owner", "organization"])
+    tags = list(RepoTag.objects.filter(repository=repo).values_list("name", flat=True))
+    repo.search_text = _search_text(repo, tags)
+    repo.save(update_fields=["namespace", "name", "owner", "organization", "search_text"])
     return repo
 
 
