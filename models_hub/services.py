@@ -231,10 +231,9 @@ def commit_create(
     now = timezone.now()
     with transaction.atomic():
         ref = (
-            Ref.objects.select_for_update()
-            .select_related("commit")
-            .filter(repository=repo, kind=Ref.Kind.BRANCH, name=branch)
-            .first()
+            # No select_related here: PostgreSQL re-checks a join against the old commit row after
+            # waiting for the lock, and the ref would vanish (404) instead of failing the parent check.
+            Ref.objects.select_for_update().filter(repository=repo, kind=Ref.Kind.BRANCH, name=branch).first()
         )
         if ref is None:
             raise RevisionNotFound(f"Invalid rev id: {branch}")
