@@ -1,0 +1,397 @@
+"""The write side of the Hugging Face Hub protocol: repos, commits, refs, settings, likes.
+
+Every view is thin: parse the request, look the repository up with the permission selectors,
+call a service. The commit body is parsed as a stream (commit_stream) and never read whole.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
+from django.middleware.csrf import CsrfViewMiddleware
+
+from accounts.models import User
+from models_hub import cards, services
+from models_hub.blobs import blob_from_temp_file
+from models_hub.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge, PreconditionFailed, RevisionNotFound
+from models_hub.hub_api.commit_stream import ParsedCommit, parse_commit_stream
+from models_hub.hub_api.common import get_repo, hub_endpoint, hub_error, repo_kind, require_writer
+from models_hub.models import Blob, Ref, Repository, TreeEntry
+from models_hub.paths import InvalidPath, normalize_repo_path
+from models_hub.safetensors_check import InvalidSafetensors, read_safetensors_header
+from models_hub.selectors import repo_get_for_user, repo_get_writable, revision_resolve
+
+KIND_OF_TYPE = {None: Repository.Kind.MODEL, "model": Repository.Kind.MODEL, "dataset": Repository.Kind.DATASET}
+MAX_PREUPLOAD_FILES = 1000
+NO_PULL_REQUESTS = "Pull requests are not supported by this server: commit to a branch instead (create_pr=False)."
+XET_DISABLED = (
+    "Xet uploads are not supported by this server. Set the environment variable HF_HUB_DISABLE_XET=1 "
+    "(or uninstall hf_xet) and retry: large files then go through Git LFS."
+)
+
+
+def _csrf_rejected(request: HttpRequest) -> bool:
+    """A browser session must prove same-origin; API tokens are not sent by browsers on their own."""
+    return CsrfViewMiddleware(lambda _request: HttpResponse()).process_view(request, None, (), {}) is not None
+
+
+def hub_write(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """hub_endpoint for `methods` only. Session-authenticated calls must pass Django's CSRF check."""
+    allowed = set(methods)
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @hub_endpoint
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method not in allowed:
+                response = hub_error(405, f"Method {request.method} is not allowed here.")
+                response["Allow"] = ", ".join(sorted(allowed))
+                return response
+            if request.hub_user is not None and request.hub_token is None and _csrf_rejected(request):
+                return hub_error(403, "CSRF check failed: send the X-CSRFToken header, or use an API token.")
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise PayloadTooLarge("The request body is too large.") from None
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise BadRequest("The request body must be JSON.") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return data
+
+
+def _optional_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"'{key}' must be a string.")
+    return value
+
+
+def _kind_of(data: dict[str, Any]) -> str:
+    repo_type = data.get("type")
+    if repo_type == "space":
+        raise BadRequest("Spaces are not supported by this server: use a model or a dataset repository.")
+    if repo_type not in KIND_OF_TYPE:
+        raise BadRequest(f"Unknown repository type {repo_type!r}: use 'model' or 'dataset'.")
+    return KIND_OF_TYPE[repo_type]
+
+
+def _private_flag(data: dict[str, Any]) -> bool | None:
+    """`private` (clients before 1.20) or `visibility` (1.20 and later); None when neither is given."""
+    visibility = data.get("visibility")
+    if visibility is not None:
+        if visibility not in ("private", "public"):
+            raise BadRequest(f"Unknown visibility {visibility!r}: use 'private' or 'public'.")
+        return visibility == "private"
+    private = data.get("private")
+    if private is not None and not isinstance(private, bool):
+        raise BadRequest("'private' must be true or false.")
+    return private
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
+
+
+def repo_url(request: HttpRequest, repo: Repository) -> str:
+    return request.build_absolute_uri(repo.get_absolute_url())
+
+
+def _writable_repo(request: HttpRequest, repo_type: str, namespace: str, name: str) -> Repository:
+    return repo_get_writable(kind=repo_kind(repo_type), namespace=namespace, name=name, user=request.hub_user)
+
+
+def _administrable_repo(request: HttpRequest, kind: str, namespace: str, name: str) -> Repository:
+    repo = repo_get_for_user(kind=kind, namespace=namespace, name=name, user=request.hub_user)
+    if not repo.is_administrable_by(request.hub_user):
+        raise Forbidden(f"Only the owner or an organisation admin can change the settings of {repo.repo_id}.")
+    return repo
+
+
+def _split_repo_id(value: Any, field: str) -> tuple[str, str]:
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise BadRequest(f"'{field}' must be a repository id like 'namespace/name'.")
+    namespace, name = value.split("/")
+    return namespace, name
+
+
+# Repositories
+
+
+@hub_write("POST")
+def repo_create(request: HttpRequest) -> HttpResponse:
+    user = require_writer(request)
+    data = json_body(request)
+    name = _optional_str(data, "name")
+    if not name:
+        raise BadRequest("'name' is required.")
+    namespace = _optional_str(data, "organization") or user.username
+    kind = _kind_of(data)
+    try:
+        repo = services.repo_create(
+            kind=kind, namespace=namespace, name=name, creator=user, private=bool(_private_flag(data))
+        )
+    except Conflict as exc:
+        # With exist_ok the client reads "url" from this 409 body, as the Hub sends it.
+        existing = Repository.objects.filter(kind=kind, namespace__iexact=namespace, name__iexact=name).first()
+        response = hub_error(exc.status, exc.message)
+        if existing is not None:
+            response.content = json.dumps({"error": exc.message, "url": repo_url(request, existing)}).encode()
+        return response
+    return JsonResponse({"url": repo_url(request, repo), "name": repo.repo_id, "id": repo.repo_id})
+
+
+@hub_write("DELETE")
+def repo_delete(request: HttpRequest) -> HttpResponse:
+    user = require_writer(request)
+    data = json_body(request)
+    name = _optional_str(data, "name")
+    if not name:
+        raise BadRequest("'name' is required.")
+    namespace = _optional_str(data, "organization") or user.username
+    repo = _administrable_repo(request, _kind_of(data), namespace, name)
+    services.repo_delete(repo=repo)
+    return JsonResponse({"success": True})
+
+
+@hub_write("POST")
+def repo_move(request: HttpRequest) -> HttpResponse:
+    user = require_writer(request)
+    data = json_body(request)
+    old_namespace, old_name = _split_repo_id(data.get("fromRepo"), "fromRepo")
+    new_namespace, new_name = _split_repo_id(data.get("toRepo"), "toRepo")
+    repo = _administrable_repo(request, _kind_of(data), old_namespace, old_name)
+    repo = services.repo_move(repo=repo, new_namespace=new_namespace, new_name=new_name, user=user)
+    return JsonResponse({"url": repo_url(request, repo), "name": repo.repo_id})
+
+
+@hub_write("PUT")
+def repo_settings(request: HttpRequest, repo_type: str, namespace: str, name: str) -> HttpResponse:
+    require_writer(request)
+    repo = _administrable_repo(request, repo_kind(repo_type), namespace, name)
+    data = json_body(request)
+    if data.get("gated") not in (None, False, "false"):
+        raise BadRequest("Gated repositories are not supported by this server.")
+    services.repo_update_settings(repo=repo, private=_private_flag(data))
+    return JsonResponse({"private": repo.private, "gated": False})
+
+
+@hub_write("POST", "DELETE")
+def repo_like(request: HttpRequest, repo_type: str, namespace: str, name: str) -> HttpResponse:
+    user = require_writer(request)
+    repo = get_repo(request, repo_type, namespace, name)
+    repo = services.like_set(user=user, repo=repo, liked=request.method == "POST")
+    return JsonResponse({"likes": repo.likes_count})
+
+
+@hub_endpoint
+def validate_yaml(request: HttpRequest) -> HttpResponse:
+    """README.md metadata check; the client reads the JSON before the status, so always answer JSON."""
+    if request.method != "POST":
+        return hub_error(405, f"Method {request.method} is not allowed here.")
+    content = json_body(request).get("content")
+    if not isinstance(content, str):
+        return JsonResponse({"errors": [{"message": "'content' must be a string."}], "warnings": []}, status=400)
+    card = cards.parse_card(content)
+    if card.error:
+        return JsonResponse({"errors": [{"message": card.error}], "warnings": []}, status=400)
+    return JsonResponse({"errors": [], "warnings": []})
+
+
+# Uploads
+
+
+def _lfs_mode(size: int) -> bool:
+    threshold = settings.FLYWHEEL_LFS_UPLOAD_THRESHOLD
+    return threshold > 0 and size > 0 and size >= threshold
+
+
+@hub_write("POST")
+def preupload(request: HttpRequest, repo_type: str, namespace: str, name: str, revision: str) -> HttpResponse:
+    """Upload mode per file: regular (inline in the commit) unless LFS is enabled and the file is big.
+
+    `oid` is the current file's id (git blob sha1 for regular files, sha256 for LFS ones), so the
+    client leaves unchanged files out of the commit.
+    """
+    require_writer(request)
+    repo = _writable_repo(request, repo_type, namespace, name)
+    if _truthy(request.GET.get("create_pr")):
+        raise BadRequest(NO_PULL_REQUESTS)
+    files = json_body(request).get("files")
+    if not isinstance(files, list) or len(files) > MAX_PREUPLOAD_FILES:
+        raise BadRequest(f"'files' must be a list of at most {MAX_PREUPLOAD_FILES} entries.")
+    wanted: list[tuple[str, int]] = []
+    for item in files:
+        path, size = (item.get("path"), item.get("size", 0)) if isinstance(item, dict) else (None, None)
+        if not isinstance(path, str) or not isinstance(size, int) or size < 0:
+            raise BadRequest("Each file needs a string 'path' and a non-negative integer 'size'.")
+        try:
+            normalize_repo_path(path)
+        except InvalidPath as exc:
+            raise BadRequest(f"Bad path {path!r}: {exc}") from None
+        wanted.append((path, size))
+    commit = revision_resolve(repo, revision)
+    current = {
+        entry.path: entry.blob
+        for entry in TreeEntry.objects.filter(commit=commit, path__in=[p for p, _ in wanted]).select_related("blob")
+    }
+    answer = []
+    for path, size in wanted:
+        lfs = _lfs_mode(size)
+        blob = current.get(path)
+        oid = None if blob is None else (blob.sha256 if lfs else blob.git_oid or None)
+        answer.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+    return JsonResponse({"files": answer, "commitOid": commit.oid})
+
+
+def _branch_head_oid(repo: Repository, branch: str) -> str:
+    oid = Ref.objects.filter(repository=repo, kind=Ref.Kind.BRANCH, name=branch).values_list("commit__oid", flat=True)
+    found = oid.first()
+    if found is None:
+        raise RevisionNotFound(f"Invalid rev id: {branch} (commits go to an existing branch).")
+    return found
+
+
+def _refuse_stale_parent(head_oid: str, branch: str) -> Callable[[ParsedCommit], None]:
+    def check(parsed: ParsedCommit) -> None:
+        parent = (parsed.parent_commit or "").lower()
+        if parent and not (len(parent) >= 4 and head_oid.startswith(parent)):
+            raise PreconditionFailed(
+                f"A commit has happened since {parent[:7]}: the head of {branch} is now {head_oid[:7]}. "
+                "Please refresh and try again."
+            )
+
+    return check
+
+
+def _check_streamed_safetensors(parsed: ParsedCommit) -> None:
+    for path, streamed in parsed.files.items():
+        if path.lower().endswith(".safetensors"):
+            try:
+                with open(streamed.temp_path, "rb") as handle:
+                    read_safetensors_header(handle, streamed.size)
+            except InvalidSafetensors as exc:
+                raise BadRequest(f"{path} is not a valid safetensors file: {exc}") from None
+
+
+def _lfs_blobs(parsed: ParsedCommit) -> dict[str, Blob]:
+    """The stored blob of each lfsFile; 400 naming the path when it was never uploaded or differs."""
+    oids = {ref.oid for ref in parsed.lfs_files.values()}
+    blobs = {blob.sha256: blob for blob in Blob.objects.filter(sha256__in=oids)}
+    found: dict[str, Blob] = {}
+    for path, ref in parsed.lfs_files.items():
+        blob = blobs.get(ref.oid)
+        if blob is None:
+            raise BadRequest(f"{path}: the LFS object {ref.oid} was never uploaded; upload it before committing.")
+        if ref.size is not None and ref.size != blob.size:
+            raise BadRequest(f"{path}: the LFS object {ref.oid} has {blob.size} bytes, not {ref.size}.")
+        found[path] = blob
+    return found
+
+
+def _additions(parsed: ParsedCommit) -> list[services.FileAddition]:
+    """Check everything first, then store the streamed files as blobs (nothing is stored on a 4xx)."""
+    _check_streamed_safetensors(parsed)
+    lfs = _lfs_blobs(parsed)
+    additions = [services.FileAddition(path, blob) for path, blob in lfs.items()]
+    for path in list(parsed.files):
+        streamed = parsed.files.pop(path)
+        blob = blob_from_temp_file(path=streamed.temp_path, sha256=streamed.sha256, size=streamed.size)
+        additions.append(services.FileAddition(path, blob))
+    return additions
+
+
+@hub_write("POST")
+def commit(request: HttpRequest, repo_type: str, namespace: str, name: str, revision: str) -> HttpResponse:
+    """NDJSON commit: header, file (base64, streamed to disk), lfsFile, deletedFile, deletedFolder."""
+    user: User = require_writer(request)
+    repo = _writable_repo(request, repo_type, namespace, name)
+    if _truthy(request.GET.get("create_pr")):
+        raise BadRequest(NO_PULL_REQUESTS)
+    head_oid = _branch_head_oid(repo, revision)
+    try:
+        parsed = parse_commit_stream(request.read, on_header=_refuse_stale_parent(head_oid, revision))
+    except UnreadablePostError:
+        raise BadRequest("The commit body was cut short; nothing was committed.") from None
+    try:
+        new_commit = services.commit_create(
+            repo=repo,
+            author=user,
+            title=parsed.summary,
+            description=parsed.description,
+            branch=revision,
+            additions=_additions(parsed),
+            deletions=parsed.deleted_files,
+            deleted_folders=parsed.deleted_folders,
+            parent_oid=parsed.parent_commit,
+        )
+    finally:
+        parsed.discard()
+    return JsonResponse(
+        {
+            "commitOid": new_commit.oid,
+            "commitUrl": f"{repo_url(request, repo)}/commit/{new_commit.oid}",
+            "pullRequestUrl": None,
+            "success": True,
+        }
+    )
+
+
+@hub_endpoint
+def xet_write_token(request: HttpRequest, repo_type: str, namespace: str, name: str, revision: str) -> HttpResponse:
+    """hf_xet (huggingface_hub >= 1.20) asks for this for `lfs`-mode files; there is no Xet CAS here."""
+    return hub_error(404, XET_DISABLED)
+
+
+# Branches and tags
+
+
+@hub_write("POST", "DELETE")
+def branch(request: HttpRequest, repo_type: str, namespace: str, name: str, branch_name: str) -> HttpResponse:
+    require_writer(request)
+    repo = _writable_repo(request, repo_type, namespace, name)
+    if request.method == "DELETE":
+        services.branch_delete(repo=repo, name=branch_name)
+        return JsonResponse({"success": True})
+    start = _optional_str(json_body(request), "startingPoint")
+    try:
+        ref = services.branch_create(repo=repo, name=branch_name, start_revision=start)
+    except BadRequest as exc:
+        raise BadRequest(f"Invalid reference for a branch: {exc.message}") from None
+    return JsonResponse({"name": ref.name, "ref": ref.full_name, "targetCommit": ref.commit.oid})
+
+
+@hub_write("POST", "DELETE")
+def tag(request: HttpRequest, repo_type: str, namespace: str, name: str, revision: str) -> HttpResponse:
+    """POST .../tag/{revision} {"tag": name} creates a tag; DELETE .../tag/{tag} removes one."""
+    require_writer(request)
+    repo = _writable_repo(request, repo_type, namespace, name)
+    if request.method == "DELETE":
+        services.tag_delete(repo=repo, name=revision)
+        return JsonResponse({"success": True})
+    tag_name = _optional_str(json_body(request), "tag")
+    if not tag_name:
+        raise BadRequest("'tag' is required.")
+    try:
+        ref = services.tag_create(repo=repo, name=tag_name, revision=revision)
+    except BadRequest as exc:
+        raise BadRequest(f"Invalid reference for a tag: {exc.message}") from None
+    return JsonResponse({"name": ref.name, "ref": ref.full_name, "targetCommit": ref.commit.oid})
