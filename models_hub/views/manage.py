@@ -116,5 +116,5 @@ def card_edit(request: HttpRequest, repo: Repository) -> HttpResponse:
             else:
                 messages.success(request, "Saved README.md.")
             return redirect(repo.get_absolute_url())
-    context = {**tab_context(repo, request.user, "card"), "form": form}
+    context = {**tab_context(repo, request.user, "edit"), "form": form}
     return render(request, "models_hub/card_edit.html", context, status=400 if form.errors else 200)

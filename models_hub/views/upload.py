@@ -124,7 +124,7 @@ def tus_resource(request: HttpRequest, upload_id) -> HttpResponse:
 @repo_page(WRITE)
 def upload_page(request: HttpRequest, repo: Repository) -> HttpResponse:
     context = {
-        **tab_context(repo, request.user, "files"),
+        **tab_context(repo, request.user, "upload"),
         "chunk_size": settings.FLYWHEEL_UPLOAD_CHUNK_BYTES,
         "max_bytes": settings.FLYWHEEL_MAX_UPLOAD_BYTES,
     }

@@ -1,0 +1,323 @@
+/* Flywheel upload page: resumable chunked uploads with tus-js-client, then one commit.
+ *
+ * Files are uploaded to /uploads/ (tus 1.0.0). Each upload is remembered in localStorage under a
+ * fingerprint (repository + path + size + modification time), so after a dropped connection or
+ * a reload, choosing the same files again continues from the server's offset instead of restarting.
+ */
+(function () {
+  "use strict";
+
+  var form = document.getElementById("upload-form");
+  if (!form || !window.tus) return;
+
+  var cfg = form.dataset;
+  var chunkSize = parseInt(cfg.chunkSize, 10) || 8 * 1024 * 1024;
+  var maxBytes = parseInt(cfg.maxBytes, 10) || Infinity;
+  var csrfToken = form.querySelector("[name=csrfmiddlewaretoken]").value;
+  var PARALLEL = 3;
+
+  var dropzone = document.getElementById("dropzone");
+  var fileInput = document.getElementById("file-input");
+  var folderInput = document.getElementById("folder-input");
+  var fileList = document.getElementById("file-list");
+  var fileRows = document.getElementById("file-rows");
+  var overallBar = document.getElementById("overall-progress");
+  var overallText = document.getElementById("overall-text");
+  var overallDetail = document.getElementById("overall-detail");
+  var commitButton = document.getElementById("commit-button");
+  var clearButton = document.getElementById("clear-button");
+  var result = document.getElementById("upload-result");
+
+  var items = [];
+  var busy = false;
+  var startedAt = 0;
+
+  function formatBytes(n) {
+    if (n < 1024) return n + " B";
+    var units = ["KB", "MB", "GB", "TB"];
+    var i = -1;
+    do { n /= 1024; i++; } while (n >= 1024 && i < units.length - 1);
+    return n.toFixed(n < 10 ? 1 : 0) + " " + units[i];
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function addFile(file, path) {
+    path = path.replace(/^\/+/, "");
+    var existing = items.filter(function (it) { return it.path === path; })[0];
+    if (existing) {
+      if (existing.state === "uploading") return;
+      existing.row.remove();
+      items.splice(items.indexOf(existing), 1);
+    }
+    var row = el("div", "upload-row");
+    row.dataset.path = path;
+    var name = el("span", "mono upload-path", path);
+    name.title = path;
+    var bar = el("progress", "file-progress");
+    bar.max = 100;
+    bar.value = 0;
+    var size = el("span", "num", formatBytes(file.size));
+    var status = el("span", "upload-status meta", "Ready");
+    row.append(name, bar, size, status);
+    fileRows.appendChild(row);
+    var item = { file: file, path: path, row: row, bar: bar, status: status, sent: 0, resumedFrom: 0, state: "ready" };
+    if (file.size > maxBytes) {
+      item.state = "error";
+      status.textContent = "Too large: the limit is " + formatBytes(maxBytes) + " per file.";
+      row.classList.add("upload-error");
+    }
+    items.push(item);
+    refresh();
+  }
+
+  function refresh() {
+    fileList.hidden = items.length === 0;
+    clearButton.hidden = items.length === 0 || busy;
+    var pending = items.filter(function (it) { return it.state !== "committed"; });
+    commitButton.disabled = busy || pending.length === 0 || pending.some(function (it) { return it.state === "error" && it.file.size > maxBytes; });
+    var total = 0, sent = 0, fresh = 0;
+    items.forEach(function (it) { total += it.file.size; sent += it.sent; fresh += it.sent - it.resumedFrom; });
+    var percent = total ? Math.floor((sent / total) * 100) : (items.length && items.every(function (it) { return it.state === "done" || it.state === "committed"; }) ? 100 : 0);
+    overallBar.value = percent;
+    overallText.textContent = percent + "%";
+    var detail = formatBytes(sent) + " of " + formatBytes(total);
+    if (busy && startedAt) {
+      var seconds = (Date.now() - startedAt) / 1000;
+      if (seconds > 0.2) detail += " · " + formatBytes(Math.round(fresh / seconds)) + "/s";
+    }
+    overallDetail.textContent = items.length + " file" + (items.length === 1 ? "" : "s") + " · " + detail;
+  }
+
+  function setProgress(item, sent, total) {
+    item.sent = sent;
+    var percent = total ? Math.floor((sent / total) * 100) : 100;
+    item.bar.value = percent;
+    var text = percent + "%";
+    if (item.state === "uploading" && item.started) {
+      var seconds = (Date.now() - item.started) / 1000;
+      if (seconds > 0.2) text += " · " + formatBytes(Math.round((sent - item.resumedFrom) / seconds)) + "/s";
+    }
+    item.status.textContent = text;
+    refresh();
+  }
+
+  function errorMessage(err) {
+    var response = err && err.originalResponse;
+    if (response) {
+      var body = response.getBody();
+      if (body) return body.slice(0, 300);
+      return "The server answered " + response.getStatus() + ".";
+    }
+    return "The connection failed. Choose the same files again to resume.";
+  }
+
+  function fingerprint(item) {
+    return ["flywheel", cfg.kind, cfg.repo, item.path, item.file.size, item.file.lastModified].join(":");
+  }
+
+  function uploadOne(item) {
+    return new Promise(function (resolve, reject) {
+      item.state = "uploading";
+      item.row.classList.remove("upload-error");
+      item.status.textContent = "Starting…";
+      var upload = new tus.Upload(item.file, {
+        endpoint: cfg.endpoint,
+        chunkSize: chunkSize,
+        retryDelays: [0, 1000, 3000, 5000],
+        metadata: { path: item.path, filename: item.file.name, repo: cfg.repo, kind: cfg.kind },
+        headers: { "X-CSRFToken": csrfToken },
+        fingerprint: function () { return Promise.resolve(fingerprint(item)); },
+        removeFingerprintOnSuccess: true,
+        onProgress: function (sent, total) { setProgress(item, sent, total); },
+        onBeforeRequest: function (request) {
+          // The first PATCH starts where the server stands: bytes sent before this page count
+          // towards progress but not towards speed.
+          if (request.getMethod() === "PATCH" && item.firstOffset === undefined) {
+            item.firstOffset = item.resumedFrom = upload._offset || 0;
+            item.started = Date.now();
+          }
+        },
+        onError: function (err) {
+          item.state = "error";
+          item.row.classList.add("upload-error");
+          item.status.textContent = errorMessage(err);
+          refresh();
+          reject(err);
+        },
+        onSuccess: function () {
+          item.uploadId = upload.url.replace(/\/+$/, "").split("/").pop();
+          item.state = "done";
+          setProgress(item, item.file.size, item.file.size);
+          item.status.textContent = item.resumedFrom ? "Uploaded · resumed at " + formatBytes(item.resumedFrom) : "Uploaded";
+          resolve();
+        },
+      });
+      upload.findPreviousUploads().then(function (previous) {
+        if (previous.length) {
+          upload.resumeFromPreviousUpload(previous[0]);
+          item.status.textContent = "Resuming…";
+        }
+        item.started = Date.now();
+        upload.start();
+      });
+    });
+  }
+
+  function uploadAll(pending) {
+    var queue = pending.slice();
+    var failures = [];
+    function worker() {
+      var item = queue.shift();
+      if (!item) return Promise.resolve();
+      return uploadOne(item).catch(function (err) { failures.push(err); }).then(worker);
+    }
+    var workers = [];
+    for (var i = 0; i < Math.min(PARALLEL, queue.length); i++) workers.push(worker());
+    return Promise.all(workers).then(function () { return failures; });
+  }
+
+  function showResult(kind, nodes) {
+    result.replaceChildren();
+    var box = el("p", "flash flash-" + kind);
+    nodes.forEach(function (node) { box.append(node); });
+    result.appendChild(box);
+  }
+
+  function link(href, text) {
+    var a = el("a", "", text);
+    a.href = href;
+    return a;
+  }
+
+  function commit(ready) {
+    var data = new FormData(form);
+    ready.forEach(function (it) { data.append("upload_id", it.uploadId); data.append("path", it.path); });
+    return fetch(form.action, {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRFToken": csrfToken },
+    }).then(function (response) {
+      return response.json().catch(function () { return { error: "The server answered " + response.status + "." }; })
+        .then(function (body) { return { ok: response.ok, body: body }; });
+    });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var pending = items.filter(function (it) { return it.state !== "committed"; });
+    if (!pending.length || busy) return;
+    busy = true;
+    startedAt = Date.now();
+    result.replaceChildren();
+    refresh();
+    var toUpload = pending.filter(function (it) { return it.state !== "done"; });
+    uploadAll(toUpload).then(function (failures) {
+      if (failures.length) {
+        showResult("error", ["Nothing was committed: " + failures.length + " file(s) did not finish uploading. Press Commit to retry, or choose the same files again after a reload to resume."]);
+        return null;
+      }
+      showResult("info", ["All files uploaded. Committing…"]);
+      return commit(pending).then(function (answer) {
+        if (!answer.ok) {
+          showResult("error", ["Nothing was committed: " + (answer.body.error || "unknown error")]);
+          return;
+        }
+        pending.forEach(function (it) {
+          it.state = "committed";
+          it.status.textContent = it.resumedFrom ? "Committed · resumed at " + formatBytes(it.resumedFrom) : "Committed";
+        });
+        var oid = answer.body.commit.slice(0, 7);
+        showResult("success", [
+          "Committed " + answer.body.files + " file(s) as ",
+          link(answer.body.commit_url, oid),
+          ". ",
+          link(answer.body.tree_url, "View the files →"),
+        ]);
+        result.querySelector(".flash").id = "commit-done";
+      });
+    }).catch(function () {
+      showResult("error", ["Nothing was committed: the connection failed. Press Commit to retry."]);
+    }).then(function () {
+      busy = false;
+      refresh();
+    });
+  });
+
+  function addFromInput(input) {
+    Array.prototype.forEach.call(input.files, function (file) {
+      addFile(file, file.webkitRelativePath || file.name);
+    });
+    input.value = "";
+  }
+  fileInput.addEventListener("change", function () { addFromInput(fileInput); });
+  folderInput.addEventListener("change", function () { addFromInput(folderInput); });
+  clearButton.addEventListener("click", function () {
+    items.forEach(function (it) { it.row.remove(); });
+    items = [];
+    result.replaceChildren();
+    refresh();
+  });
+
+  // Drag and drop, folders included: walk FileSystemEntry trees.
+  function readAllEntries(reader) {
+    return new Promise(function (resolve, reject) {
+      var all = [];
+      (function next() {
+        reader.readEntries(function (batch) {
+          if (!batch.length) return resolve(all);
+          all = all.concat(batch);
+          next();
+        }, reject);
+      })();
+    });
+  }
+
+  function walk(entry, prefix) {
+    if (entry.isFile) {
+      return new Promise(function (resolve) {
+        entry.file(function (file) { addFile(file, prefix + entry.name); resolve(); }, function () { resolve(); });
+      });
+    }
+    if (entry.isDirectory) {
+      return readAllEntries(entry.createReader()).then(function (children) {
+        return children.reduce(function (chain, child) {
+          return chain.then(function () { return walk(child, prefix + entry.name + "/"); });
+        }, Promise.resolve());
+      });
+    }
+    return Promise.resolve();
+  }
+
+  ["dragenter", "dragover"].forEach(function (type) {
+    dropzone.addEventListener(type, function (event) {
+      event.preventDefault();
+      dropzone.classList.add("dragover");
+    });
+  });
+  dropzone.addEventListener("dragleave", function () { dropzone.classList.remove("dragover"); });
+  dropzone.addEventListener("drop", function (event) {
+    event.preventDefault();
+    dropzone.classList.remove("dragover");
+    var transfer = event.dataTransfer;
+    // Entries must be taken during the event: the DataTransfer is emptied once the handler returns.
+    var entries = Array.prototype.map.call(transfer.items || [], function (it) {
+      return it.kind === "file" && it.webkitGetAsEntry ? it.webkitGetAsEntry() : null;
+    }).filter(Boolean);
+    if (!entries.length) {
+      Array.prototype.forEach.call(transfer.files, function (file) { addFile(file, file.name); });
+      return;
+    }
+    entries.reduce(function (chain, entry) {
+      return chain.then(function () { return walk(entry, ""); });
+    }, Promise.resolve());
+  });
+
+  refresh();
+})();

@@ -1,0 +1,186 @@
+"""End to end in headless Chromium: sign up, create a repository, upload (resumably), download,
+edit the card, find it by search. Real live server, real browser, real tus uploads."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import make_repo, make_user
+from models_hub import selectors
+from models_hub.blobs import blob_open
+from models_hub.models import Repository, UploadSession
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path("/tmp/flywheel-shots")
+
+
+@pytest.fixture
+def browser() -> Iterator:
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("FLYWHEEL_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"Chromium is not installed at {CHROMIUM}, and FLYWHEEL_REQUIRE_BROWSER=1 requires it.")
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (set FLYWHEEL_REQUIRE_BROWSER=1 to fail instead).")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls in the tests are still synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator:
+    context = browser.new_context(
+        base_url=live_server.url, accept_downloads=True, viewport={"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def log_in(page, live_server, user) -> None:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+
+
+def head_bytes(repo: Repository, path: str) -> bytes:
+    entry = selectors.file_entry(selectors.head_commit(repo), path)
+    with blob_open(entry.blob) as handle:
+        return handle.read()
+
+
+def test_sign_up_create_upload_download_edit_and_search(page, tmp_path):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    config = tmp_path / "config.json"
+    config.write_bytes(b'{"architectures": ["GPT2LMHeadModel"], "n_layer": 2}\n')
+    weights = tmp_path / "model.safetensors"
+    header = b'{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}'
+    weights.write_bytes(len(header).to_bytes(8, "little") + header + os.urandom(16))
+
+    page.goto("/accounts/signup/")
+    page.fill("input[name=username]", "erin")
+    page.fill("input[name=email]", "erin@example.com")
+    page.fill("input[name=password1]", "Flywheel-e2e-secret-9")
+    page.fill("input[name=password2]", "Flywheel-e2e-secret-9")
+    page.click("form button[type=submit]:has-text('Sign up')")
+    page.wait_for_url("**/")
+
+    page.goto("/new")
+    page.fill("input[name=name]", "e2e-model")
+    page.click("button:has-text('Create repository')")
+    page.wait_for_url("**/erin/e2e-model")
+
+    page.click("nav.repo-tabs a:has-text('Upload')")
+    page.wait_for_url("**/erin/e2e-model/upload/main")
+    page.set_input_files("#file-input", [str(config), str(weights)])
+    page.fill("#commit-summary", "Add config and weights")
+    page.click("#commit-button")
+    page.wait_for_selector("#commit-done")
+    bars = page.eval_on_selector_all("progress.file-progress", "bars => bars.map(b => b.value)")
+    assert bars == [100, 100]
+    assert page.eval_on_selector("#overall-progress", "b => b.value") == 100
+    assert "2 files" in page.inner_text("#overall-detail")
+    page.screenshot(path=str(SHOTS / "upload.png"), full_page=True)
+
+    page.click("#commit-done a:has-text('View the files')")
+    page.wait_for_url("**/erin/e2e-model/tree/main")
+    table = page.inner_text("table.file-table")
+    assert "config.json" in table and "model.safetensors" in table
+    page.screenshot(path=str(SHOTS / "tree.png"), full_page=True)
+
+    with page.expect_download() as download_info:
+        page.click("a[aria-label='Download config.json']")
+    download = download_info.value
+    assert download.suggested_filename == "config.json"
+    assert Path(download.path()).read_bytes() == config.read_bytes()
+
+    page.click("a.file-name:has-text('config.json')")
+    assert "n_layer" in page.inner_text(".file-view .highlight")
+    page.screenshot(path=str(SHOTS / "blob.png"), full_page=True)
+
+    page.goto("/erin/e2e-model/edit/main/README.md")
+    page.fill(
+        "textarea[name=content]", "---\ntags: [e2e-demo]\nlicense: mit\n---\n\n# E2E demo\n\nUploaded from a browser.\n"
+    )
+    page.fill("input[name=summary]", "Write the card")
+    page.click("button:has-text('Commit changes to main')")
+    page.wait_for_url("**/erin/e2e-model")
+    assert page.inner_text("article.markdown h1") == "E2E demo"
+    assert "e2e-demo" in page.inner_text("aside.repo-sidebar")
+    page.screenshot(path=str(SHOTS / "repo.png"), full_page=True)
+
+    page.goto("/models?search=e2e-model")
+    assert page.locator("a[href='/erin/e2e-model']").first.is_visible()
+
+
+def test_upload_resumes_after_a_reload_sending_only_the_missing_chunks(page, live_server, settings, tmp_path):
+    chunk = 64 * 1024
+    settings.FLYWHEEL_UPLOAD_CHUNK_BYTES = chunk
+    alice = make_user("alice")
+    repo = make_repo(owner=alice, name="resumable")
+    log_in(page, live_server, alice)
+    data = os.urandom(3 * chunk + 1000)  # four PATCH requests in all
+    big = tmp_path / "big.bin"
+    big.write_bytes(data)
+
+    patches: list[int] = []
+
+    def drop_after_first_chunk(route) -> None:
+        if route.request.method == "PATCH":
+            patches.append(int(route.request.headers["upload-offset"]))
+            if len(patches) > 1:
+                return route.abort("connectionreset")
+        return route.continue_()
+
+    page.route("**/uploads/**", drop_after_first_chunk)
+    page.goto("/alice/resumable/upload/main")
+    page.set_input_files("#file-input", str(big))
+    with page.expect_event("requestfailed", predicate=lambda r: r.method == "PATCH"):
+        page.click("#commit-button")
+    # Reload while the connection is still failing (tus-js-client retries by itself), then restore it.
+    page.reload()
+    page.unroute("**/uploads/**")
+    session = UploadSession.objects.get()
+    assert session.offset == chunk  # the first chunk arrived, the others never did
+    sent: list[tuple[str, str | None]] = []
+    page.on("request", lambda r: "/uploads/" in r.url and sent.append((r.method, r.headers.get("upload-offset"))))
+    page.set_input_files("#file-input", str(big))
+    page.click("#commit-button")
+    page.wait_for_selector("#commit-done")
+
+    assert ("POST", None) not in sent  # no new upload was created
+    offsets = [int(offset) for method, offset in sent if method == "PATCH"]
+    assert offsets == [chunk, 2 * chunk, 3 * chunk]  # only the missing bytes were sent
+    assert "resumed" in page.inner_text(".upload-row .upload-status")
+    assert hashlib.sha256(head_bytes(repo, "big.bin")).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert not UploadSession.objects.exists()
