@@ -22,7 +22,7 @@ class TokenCreateForm(forms.Form):
         choices=ApiToken.Scope.choices,
         initial=ApiToken.Scope.READ,
         widget=forms.RadioSelect,
-        help_text="Read downloads public and your private repositories; write can also push commits.",
+        help_text="Read: download public repositories and your private ones. Write: also create repositories and push commits.",
     )
 
 

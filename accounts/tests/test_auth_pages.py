@@ -160,3 +160,14 @@ def test_password_change(client, alice):
 def test_password_change_needs_login(client):
     response = client.get("/accounts/password/change/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_email_page_lists_and_adds_addresses(client, alice):
+    client.force_login(alice)
+    page = client.get("/accounts/email/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "alice@example.com" in html and "Access tokens" in html  # inside the settings layout
+    response = client.post("/accounts/email/", {"action_add": "", "email": "alice@work.example"})
+    assert response.status_code == 302
+    assert alice.emailaddress_set.filter(email="alice@work.example").exists()
