@@ -44,6 +44,7 @@ class DemoConfig:
     batch_size: int = 16
     learning_rate: float = 3e-3
     train_seconds: float = 90.0
+    max_steps: int = 600  # a GPU gets there in seconds; a CPU spends its time budget first
 
     def cache_key(self) -> str:
         text = json.dumps({"recipe": RECIPE_VERSION, **asdict(self)}, sort_keys=True)
@@ -168,9 +169,9 @@ def _train(model, tokenizer, corpus: list[Story], config: DemoConfig, *, device:
     started = time.monotonic()
     last_report = started
     step, tokens, losses = 0, 0, []
-    while (elapsed := time.monotonic() - started) < budget:
+    while (elapsed := time.monotonic() - started) < budget and step < config.max_steps:
         # Learning rate follows the time budget: a short warm-up, then a cosine decay to 10 %.
-        fraction = elapsed / budget
+        fraction = max(elapsed / budget, step / config.max_steps)
         warmup = min(1.0, (step + 1) / 30)
         for group in optimizer.param_groups:
             group["lr"] = config.learning_rate * warmup * (0.1 + 0.45 * (1 + math.cos(math.pi * fraction)))
