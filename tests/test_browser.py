@@ -184,3 +184,44 @@ def test_upload_resumes_after_a_reload_sending_only_the_missing_chunks(page, liv
     assert "resumed" in page.inner_text(".upload-row .upload-status")
     assert hashlib.sha256(head_bytes(repo, "big.bin")).hexdigest() == hashlib.sha256(data).hexdigest()
     assert not UploadSession.objects.exists()
+
+
+def test_folder_upload_keeps_the_folder_structure(page, live_server, tmp_path):
+    alice = make_user("alice")
+    repo = make_repo(owner=alice, name="folders")
+    log_in(page, live_server, alice)
+    folder = tmp_path / "checkpoint"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "config.json").write_bytes(b"{}")
+    (folder / "nested" / "notes.txt").write_bytes(b"notes")
+
+    page.goto("/alice/folders/upload/main")
+    page.set_input_files("#folder-input", str(folder))
+    assert sorted(page.eval_on_selector_all(".upload-row", "rows => rows.map(r => r.dataset.path)")) == [
+        "checkpoint/config.json",
+        "checkpoint/nested/notes.txt",
+    ]
+    page.click("#commit-button")
+    page.wait_for_selector("#commit-done")
+    assert head_bytes(repo, "checkpoint/nested/notes.txt") == b"notes"
+    page.goto("/alice/folders/tree/main/checkpoint")
+    assert "nested" in page.inner_text("table.file-table")
+
+
+def test_dropped_files_are_listed_for_upload(page, live_server):
+    alice = make_user("alice")
+    make_repo(owner=alice, name="dropped")
+    log_in(page, live_server, alice)
+    page.goto("/alice/dropped/upload/main")
+    transfer = page.evaluate_handle(
+        """() => {
+            const dt = new DataTransfer();
+            dt.items.add(new File(["hello"], "hello.txt", { type: "text/plain" }));
+            return dt;
+        }"""
+    )
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+    page.wait_for_selector(".upload-row[data-path='hello.txt']")
+    page.click("#commit-button")
+    page.wait_for_selector("#commit-done")
+    assert "hello.txt" in page.inner_text("#file-rows")

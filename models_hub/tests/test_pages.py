@@ -282,3 +282,24 @@ def test_edit_card_with_invalid_yaml_is_saved_with_a_warning(alice, repo):
     assert "metadata was ignored" in html and "<h1>Still saved</h1>" in html
     repo.refresh_from_db()
     assert repo.license == ""
+
+
+def test_large_files_are_not_displayed_inline(alice):
+    repo = make_repo(owner=alice, name="large")
+    make_commit(repo=repo, author=alice, files={"big.txt": b"a" * (1024 * 1024 + 1)})
+    html = client_for(alice).get("/alice/large/blob/main/big.txt").content.decode()
+    assert "too large to display" in html and "/alice/large/resolve/main/big.txt?download=true" in html
+
+
+def test_missing_folder_is_404(alice, repo):
+    assert client_for(alice).get("/alice/tiny/tree/main/nowhere").status_code == 404
+
+
+@pytest.mark.parametrize("suffix", ["", "/tree/main", "/commits/main"])
+def test_list_pages_use_a_bounded_number_of_queries(alice, repo, suffix, django_assert_max_num_queries):
+    for i in range(30):
+        make_commit(repo=repo, author=alice, files={f"dir{i % 3}/f{i}.txt": b"x"}, title=f"c{i}")
+    client = client_for(alice)
+    client.get(f"/alice/tiny{suffix}")  # warm the session and content types
+    with django_assert_max_num_queries(15):
+        assert client.get(f"/alice/tiny{suffix}").status_code == 200

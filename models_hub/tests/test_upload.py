@@ -294,3 +294,36 @@ def test_identical_uploads_share_one_blob(alice, repo):
     entries = {e.path: e.blob_id for e in selectors.tree_entries(selectors.head_commit(repo))}
     assert entries["a.bin"] == entries["b.bin"]
     assert Blob.objects.filter(sha256=entries["a.bin"]).count() == 1
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+def test_patch_bodies_are_streamed_not_loaded_whole(alice, repo):
+    client = client_for(alice)
+    data = b"z" * 5 * 1024 * 1024
+    location = create(client, size=len(data), path="big.bin")["Location"]
+    assert patch(client, location, offset=0, data=data)["Upload-Offset"] == str(len(data))
+
+
+def test_concurrent_write_to_the_same_upload_is_423(alice, repo):
+    import fcntl
+
+    client = client_for(alice)
+    location = create(client, size=3)["Location"]
+    session = UploadSession.objects.get()
+    with open(upload_file(session), "r+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert patch(client, location, offset=0, data=b"abc").status_code == 423
+    assert patch(client, location, offset=0, data=b"abc").status_code == 204
+
+
+def test_hostile_target_path_at_commit_is_refused(alice, repo):
+    client = client_for(alice)
+    upload_id = upload(client, "a.txt", b"a")
+    response = commit(client, {"../escape.txt": upload_id})
+    assert response.status_code == 400 and "'..'" in response.json()["error"]
+    assert "a.txt" not in head_files(repo)
+
+
+def test_commit_page_refuses_a_reader(alice, bob, repo):
+    upload_id = upload(client_for(alice), "a.txt", b"a")
+    assert commit(client_for(bob), {"a.txt": upload_id}).status_code == 403
