@@ -23,7 +23,7 @@ run: install
 	@echo "  Flywheel is starting on http://127.0.0.1:$(PORT)  (Ctrl-C stops the web server and the worker)"
 	@echo "  Demo login: demo / flywheel-demo"
 	@echo ""
-	$(VENV)/bin/honcho --no-prefix -f platform/Procfile.dev -d . start
+	$(VENV)/bin/honcho -f platform/Procfile.dev -d . start
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
