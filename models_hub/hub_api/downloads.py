@@ -17,11 +17,12 @@ from django.utils.http import content_disposition_header
 from models_hub import services
 from models_hub.blobs import blob_open, iter_file
 from models_hub.hub_api.reading import find_repo, hub_read
-from models_hub.models import Blob, Commit, Repository
+from models_hub.models import Blob, Commit, Repository, TreeEntry
 from models_hub.selectors import file_entry, split_revision_and_path
 
 STREAM_CHUNK = 1024 * 1024
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+FULL_OID = re.compile(r"^[0-9a-f]{40}$")
 # Only these are served with their own type; everything else is plain text or bytes, so a user's
 # .html or .svg can never run as a page of this site.
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
@@ -101,8 +102,7 @@ def _etag_matches(request: HttpRequest, blob: Blob) -> bool:
 @hub_read("GET", "HEAD")
 def resolve(request: HttpRequest, repo_type: str, namespace: str, name: str, rest: str) -> HttpResponse:
     repo = find_repo(request, repo_type, namespace, name)
-    _revision, commit, path = split_revision_and_path(repo, rest)
-    blob = file_entry(commit, path).blob
+    commit, blob, path = _pinned_file(repo, rest) or _file_at_revision(repo, rest)
     download = request.GET.get("download", "").lower() in ("1", "true")
 
     if _etag_matches(request, blob):
@@ -144,6 +144,24 @@ def resolve(request: HttpRequest, repo_type: str, namespace: str, name: str, res
         del response["Content-Disposition"]  # FileResponse names the file after its storage key
     _length_headers(response, blob, byte_range)
     return response
+
+
+def _pinned_file(repo: Repository, rest: str) -> tuple[Commit, Blob, str] | None:
+    """Fast path for a full commit id (what snapshot_download and transformers send): one query."""
+    revision, _, path = rest.partition("/")
+    if not FULL_OID.match(revision):
+        return None
+    entry = (
+        TreeEntry.objects.select_related("blob", "commit")
+        .filter(commit__repository=repo, commit__oid=revision, path=path)
+        .first()
+    )
+    return (entry.commit, entry.blob, path) if entry else None
+
+
+def _file_at_revision(repo: Repository, rest: str) -> tuple[Commit, Blob, str]:
+    _revision, commit, path = split_revision_and_path(repo, rest)
+    return commit, file_entry(commit, path).blob, path
 
 
 def _length_headers(response: HttpResponse, blob: Blob, byte_range: ByteRange | None) -> None:

@@ -1,0 +1,286 @@
+"""Download throughput through the Hub protocol, against reading the same bytes from disk.
+
+    .venv/bin/python -m bench.bench_hub_download            # 1 GiB file + 50 small files
+    BENCH_BIG_BYTES=67108864 .venv/bin/python -m bench.bench_hub_download   # a quick run
+
+It starts a real gunicorn (platform/gunicorn.conf.py) on a free port with a throw-away
+FLYWHEEL_DATA_DIR and SQLite database, stores the files through the real services, then times
+`snapshot_download` with the stock huggingface_hub client and a plain read of the stored blob file
+in the same run, and checks a Range request on the big file. Target: ratio >= 0.5.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SMALL_FILES = 50
+CHUNK = 8 * 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "S3_BUCKET")}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "FLYWHEEL_DATA_DIR": str(data_dir),
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-only-secret-key",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+def setup_repository(big_bytes: int) -> dict:
+    """Runs in a child process with Django configured: one big file and 50 small ones, via the services."""
+    import django
+
+    django.setup()
+    from accounts.models import User
+    from models_hub import services
+    from models_hub.blobs import blob_store_bytes, blob_store_stream
+
+    user = User.objects.create_user(username="bench", email="bench@example.com", password="bench-password")
+    repo = services.repo_create(kind="model", namespace="bench", name="big", creator=user)
+    block = os.urandom(CHUNK)
+
+    def chunks():
+        left = big_bytes
+        while left > 0:
+            piece = block[: min(CHUNK, left)]
+            left -= len(piece)
+            yield piece
+
+    big = blob_store_stream(chunks())
+    additions = [services.FileAddition("big.dat", big)]
+    additions += [
+        services.FileAddition(f"small/{i:02d}.txt", blob_store_bytes(f"small file {i}\n".encode() * 100))
+        for i in range(SMALL_FILES)
+    ]
+    commit = services.commit_create(repo=repo, author=user, title="Bench files", branch="main", additions=additions)
+    from django.core.files.storage import default_storage
+
+    return {"repo": repo.repo_id, "big_path": default_storage.path(big.storage_key), "commit": commit.oid}
+
+
+def wait_until_up(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
+    import httpx2
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("gunicorn exited during start-up")
+        try:
+            if httpx2.get(f"{url}/api/agent-harnesses", timeout=2).status_code == 200:
+                return
+        except httpx2.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("gunicorn did not answer in time")
+
+
+def read_from_disk(path: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    total = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            total += len(chunk)
+    return time.perf_counter() - started, total
+
+
+def check_range(url: str, big_path: str, size: int) -> None:
+    import httpx2
+
+    start, length = size // 3, 1_000_000
+    response = httpx2.get(url, headers={"Range": f"bytes={start}-{start + length - 1}"}, timeout=60)
+    with open(big_path, "rb") as handle:
+        handle.seek(start)
+        expected = handle.read(length)
+    assert response.status_code == 206, response.status_code
+    assert response.headers["Content-Range"] == f"bytes {start}-{start + length - 1}/{size}"
+    assert response.content == expected
+    tail = httpx2.get(url, headers={"Range": f"bytes={size}-"}, timeout=60)
+    assert tail.status_code == 416 and tail.headers["Content-Range"] == f"bytes */{size}"
+
+
+def raw_socket_get(port: int, path: str) -> tuple[float, int]:
+    """The server's own throughput: a GET read into one reused buffer, nothing parsed or stored."""
+    buffer = bytearray(4 * 1024 * 1024)
+    view = memoryview(buffer)
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(65536)
+        body = len(head.split(b"\r\n\r\n", 1)[1])
+        while received := sock.recv_into(view):
+            body += received
+    return time.perf_counter() - started, body
+
+
+def httpx_get(url: str) -> float:
+    import httpx2
+
+    started = time.perf_counter()
+    with httpx2.stream("GET", url, timeout=120) as response:
+        for _chunk in response.iter_bytes(10 * 1024 * 1024):
+            pass
+    return time.perf_counter() - started
+
+
+def local_copy(source: str, target: Path) -> float:
+    started = time.perf_counter()
+    shutil.copyfile(source, target)
+    elapsed = time.perf_counter() - started
+    target.unlink()
+    return elapsed
+
+
+def head_latency_ms(url: str, count: int = 200) -> float:
+    import httpx2
+
+    with httpx2.Client() as client:
+        client.head(url)
+        started = time.perf_counter()
+        for _ in range(count):
+            assert client.head(url).status_code == 200
+    return (time.perf_counter() - started) / count * 1000
+
+
+def mib_per_s(size: int, seconds: float) -> float:
+    return size / seconds / (1024 * 1024)
+
+
+def main() -> None:
+    big_bytes = int(os.environ.get("BENCH_BIG_BYTES", str(1024**3)))
+    workdir = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
+    data_dir = workdir / "data"
+    env = server_env(data_dir)
+    server = None
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        print(f"storing a {big_bytes:,}-byte file and {SMALL_FILES} small files through the services...")
+        setup = subprocess.run(
+            [sys.executable, "-m", "bench.bench_hub_download", "--setup", str(big_bytes)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        info = json.loads(setup.stdout.strip().splitlines()[-1])
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = open(workdir / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the server
+        server = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "config.wsgi:application",
+                "-c",
+                "platform/gunicorn.conf.py",
+                "-b",
+                f"127.0.0.1:{port}",
+                "-w",
+                "2",
+                "--access-logfile",
+                "/dev/null",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until_up(url, server)
+
+        disk_seconds, disk_bytes = read_from_disk(info["big_path"])
+        small_total = SMALL_FILES * len(b"small file 00\n" * 100)
+        big_url = f"{url}/{info['repo']}/resolve/main/big.dat"
+
+        from huggingface_hub import snapshot_download
+
+        started = time.perf_counter()
+        folder = Path(
+            snapshot_download(info["repo"], endpoint=url, token=False, cache_dir=workdir / "client", max_workers=8)
+        )
+        hub_seconds = time.perf_counter() - started
+        assert folder.name == info["commit"], (folder.name, info["commit"])
+        downloaded = folder / "big.dat"
+        assert downloaded.stat().st_size == big_bytes
+        assert len(list((folder / "small").iterdir())) == SMALL_FILES
+        same = _sha256(downloaded) == _sha256(Path(info["big_path"]))
+        shutil.rmtree(workdir / "client")
+        check_range(big_url, info["big_path"], big_bytes)
+
+        from huggingface_hub import hf_hub_download
+
+        started = time.perf_counter()
+        hf_hub_download(info["repo"], "big.dat", endpoint=url, token=False, cache_dir=workdir / "client")
+        single_seconds = time.perf_counter() - started
+        shutil.rmtree(workdir / "client")
+        socket_seconds, socket_bytes = raw_socket_get(port, f"/{info['repo']}/resolve/main/big.dat")
+        assert socket_bytes == big_bytes, socket_bytes
+        httpx_seconds = httpx_get(big_url)
+        copy_seconds = local_copy(info["big_path"], workdir / "copy.dat")
+        head_ms = head_latency_ms(f"{url}/{info['repo']}/resolve/main/small/00.txt")
+
+        disk_rate = mib_per_s(disk_bytes, disk_seconds)
+        hub_rate = mib_per_s(big_bytes + small_total, hub_seconds)
+        rows = [
+            ("disk read of the stored blob (baseline)", disk_bytes, disk_seconds),
+            ("snapshot_download, 52 files (stock client)", big_bytes + small_total, hub_seconds),
+            ("hf_hub_download of the big file alone", big_bytes, single_seconds),
+            ("server only: GET big file, raw socket reader", socket_bytes, socket_seconds),
+            ("client ceiling: httpx2 stream, no disk", big_bytes, httpx_seconds),
+            ("local copy of the blob (read + write)", big_bytes, copy_seconds),
+        ]
+        print(f"{'':46} {'bytes':>15} {'seconds':>8} {'MiB/s':>9} {'/ disk':>7}")
+        for label, size, seconds in rows:
+            rate = mib_per_s(size, seconds)
+            print(f"{label:46} {size:>15,} {seconds:>8.2f} {rate:>9.1f} {rate / disk_rate:>7.2f}")
+        print(f"ratio snapshot_download / disk read: {hub_rate / disk_rate:.2f} (target >= 0.5)")
+        print(f"ratio server GET / disk read:        {mib_per_s(socket_bytes, socket_seconds) / disk_rate:.2f}")
+        print(f"HEAD on a small file: {head_ms:.1f} ms per request (sequential, keep-alive)")
+        print(f"range request on the big file: 206 with the right bytes, 416 past the end; content identical: {same}")
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--setup":
+        print(json.dumps(setup_repository(int(sys.argv[2]))))
+    else:
+        main()
