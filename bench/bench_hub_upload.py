@@ -1,0 +1,292 @@
+"""Upload throughput through the Hub protocol, against copying the same files on the same disk.
+
+    .venv/bin/python -m bench.bench_hub_upload                      # 1 GiB file + 50 small files
+    BENCH_BIG_BYTES=67108864 .venv/bin/python -m bench.bench_hub_upload    # a quick run
+    BENCH_MODES=regular .venv/bin/python -m bench.bench_hub_upload  # only the default transfer path
+
+It starts a real gunicorn (platform/gunicorn.conf.py, 2 workers) on a free port with a throw-away
+FLYWHEEL_DATA_DIR and SQLite database, creates a user and a token with the management commands,
+then runs the stock client's `upload_folder` in a child process and times it, against
+`shutil.copytree` of the same folder in the same run. A thread samples the resident memory of
+the gunicorn workers with psutil to show that the server streams (target: growth < 64 MiB).
+
+Two transfer paths are measured:
+* regular (the default, works with every client): file bytes travel base64-encoded inside the
+  NDJSON commit body, which the client builds whole in memory before sending anything;
+* lfs (FLYWHEEL_LFS_UPLOAD_THRESHOLD set, client with HF_HUB_DISABLE_XET=1): big files are PUT raw
+  through the Git LFS batch API.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SMALL_FILES = 50
+BLOCK = 8 * 1024 * 1024
+USERNAME = "bench"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class HubServer:
+    """A real gunicorn serving Flywheel on a free port, with its own data folder and SQLite database."""
+
+    def __init__(self, *, workers: int = 2, extra_env: dict[str, str] | None = None) -> None:
+        self.workers = workers
+        self.workdir = Path(tempfile.mkdtemp(prefix="flywheel-hub-server-"))
+        self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "S3_BUCKET")}
+        self.env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings",
+                "FLYWHEEL_DATA_DIR": str(self.workdir / "data"),
+                "DEBUG": "false",  # DEBUG keeps every SQL query in memory, which would skew the RSS figures
+                "SECRET_KEY": "hub-server-test-only-secret",
+                "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "LOG_LEVEL": "WARNING",
+                **(extra_env or {}),
+            }
+        )
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.token = ""
+        self.process: subprocess.Popen | None = None
+
+    def _manage(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, capture_output=True, text=True
+        )
+        return done.stdout.strip()
+
+    def start(self) -> HubServer:
+        self._manage("migrate", "--noinput", "-v", "0")
+        self._manage(
+            "shell",
+            "-c",
+            f"from accounts.models import User; User.objects.create_user('{USERNAME}', '{USERNAME}@example.com', 'pw')",
+        )
+        self.token = self._manage("create_token", USERNAME, "--scope", "write").splitlines()[-1]
+        self.log_path = self.workdir / "gunicorn.log"
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(BIN / "gunicorn"),
+                    "config.wsgi:application",
+                    "-c",
+                    "platform/gunicorn.conf.py",
+                    "-b",
+                    f"127.0.0.1:{self.port}",
+                    "-w",
+                    str(self.workers),
+                    "--access-logfile",
+                    "/dev/null",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self._wait_until_up()
+        return self
+
+    def _wait_until_up(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited during start-up:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                connection.request("GET", "/api/validate-yaml")
+                connection.getresponse().read()
+                connection.close()
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("gunicorn did not answer in time")
+
+    def worker_pids(self) -> list[int]:
+        import psutil
+
+        return [child.pid for child in psutil.Process(self.process.pid).children()]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> HubServer:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+class RssSampler(threading.Thread):
+    """Samples the resident set size of the gunicorn workers every 20 ms; reports the peak growth."""
+
+    def __init__(self, pids: list[int]) -> None:
+        import psutil
+
+        super().__init__(daemon=True)
+        self.processes = [psutil.Process(pid) for pid in pids]
+        self.baseline = {p.pid: p.memory_info().rss for p in self.processes}
+        self.peak = dict(self.baseline)
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.02):
+            for process in self.processes:
+                try:
+                    rss = process.memory_info().rss
+                except Exception:  # noqa: BLE001, S112 - a worker that went away has nothing more to report
+                    continue
+                self.peak[process.pid] = max(self.peak[process.pid], rss)
+
+    def growth(self) -> int:
+        """The largest growth of any single worker (one upload is served by one worker)."""
+        return max(self.peak[pid] - self.baseline[pid] for pid in self.peak)
+
+
+def make_folder(folder: Path, big_bytes: int) -> int:
+    folder.mkdir(parents=True)
+    block = os.urandom(BLOCK)
+    with open(folder / "big.dat", "wb") as handle:
+        left = big_bytes
+        while left > 0:
+            piece = block[: min(BLOCK, left)]
+            handle.write(piece)
+            left -= len(piece)
+    (folder / "small").mkdir()
+    total = big_bytes
+    for i in range(SMALL_FILES):
+        data = f"small file {i}\n".encode() * 100
+        (folder / "small" / f"{i:02d}.txt").write_bytes(data)
+        total += len(data)
+    return total
+
+
+CLIENT_SCRIPT = """
+import json, sys, time
+from huggingface_hub import HfApi
+url, token, folder = sys.argv[1:4]
+api = HfApi(endpoint=url, token=token)
+api.create_repo("bench/upload", exist_ok=True)
+started = time.perf_counter()
+info = api.upload_folder(folder_path=folder, repo_id="bench/upload", commit_message="Bench upload")
+seconds = time.perf_counter() - started
+files = api.list_repo_files("bench/upload") if "--list" in sys.argv else []
+print(json.dumps({"seconds": seconds, "commit": info.oid, "files": files}))
+"""
+
+
+def run_client(server: HubServer, folder: Path, env_extra: dict[str, str]) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update({"HF_HOME": str(server.workdir / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1", **env_extra})
+    env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT_SCRIPT, server.url, server.token, str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the client failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def check_stored(server: HubServer, folder: Path) -> bool:
+    """The big file's blob on the server has the same bytes as the local file."""
+    blobs = server.workdir / "data" / "blobs"
+    size = (folder / "big.dat").stat().st_size
+    candidates = [p for p in blobs.rglob("*") if p.is_file() and p.stat().st_size == size]
+    return any(_same_bytes(p, folder / "big.dat") for p in candidates)
+
+
+def _same_bytes(left: Path, right: Path) -> bool:
+    with open(left, "rb") as a, open(right, "rb") as b:
+        while True:
+            x, y = a.read(BLOCK), b.read(BLOCK)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def mib_per_s(size: int, seconds: float) -> float:
+    return size / seconds / (1024 * 1024)
+
+
+def bench_mode(mode: str, folder: Path, total: int, copy_rate: float) -> dict:
+    server_env = {"FLYWHEEL_LFS_UPLOAD_THRESHOLD": "10000000"} if mode == "lfs" else {}
+    client_env = {"HF_HUB_DISABLE_XET": "1"} if mode == "lfs" else {}
+    with HubServer(extra_env=server_env) as server:
+        sampler = RssSampler(server.worker_pids())
+        sampler.start()
+        result = run_client(server, folder, client_env)
+        sampler.stopping.set()
+        sampler.join()
+        stored = check_stored(server, folder)
+    rate = mib_per_s(total, result["seconds"])
+    return {
+        "mode": mode,
+        "seconds": result["seconds"],
+        "rate": rate,
+        "ratio": rate / copy_rate,
+        "rss_growth_mib": sampler.growth() / (1024 * 1024),
+        "stored_identical": stored,
+    }
+
+
+def main() -> None:
+    big_bytes = int(os.environ.get("BENCH_BIG_BYTES", str(1024**3)))
+    modes = [m.strip() for m in os.environ.get("BENCH_MODES", "regular,lfs").split(",") if m.strip()]
+    workdir = Path(tempfile.mkdtemp(prefix="flywheel-bench-upload-", dir=ROOT / "var"))
+    try:
+        folder = workdir / "model"
+        total = make_folder(folder, big_bytes)
+        started = time.perf_counter()
+        shutil.copytree(folder, workdir / "copy")
+        copy_seconds = time.perf_counter() - started
+        shutil.rmtree(workdir / "copy")
+        copy_rate = mib_per_s(total, copy_seconds)
+        print(f"files: one {big_bytes:,}-byte file + {SMALL_FILES} small files = {total:,} bytes")
+        print(f"shutil.copytree on the same disk : {copy_seconds:7.2f} s = {copy_rate:8.1f} MiB/s")
+        for mode in modes:
+            row = bench_mode(mode, folder, total, copy_rate)
+            print(
+                f"upload_folder, {mode:<7} path    : {row['seconds']:7.2f} s = {row['rate']:8.1f} MiB/s"
+                f"   ratio {row['ratio']:.2f} (target >= 0.3)"
+                f"   server worker RSS growth {row['rss_growth_mib']:.1f} MiB (target < 64)"
+                f"   stored bytes identical: {row['stored_identical']}"
+            )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,607 @@
+"""The write side of the Hub protocol, driven by the real huggingface_hub client against a live server."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.db import connection
+from huggingface_hub import CommitOperationAdd, CommitOperationCopy, CommitOperationDelete, HfApi
+from huggingface_hub.errors import BadRequestError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+from accounts.services import token_create
+from conftest import make_commit, make_repo
+from models_hub.blobs import blob_open
+from models_hub.models import Blob, Commit, Ref, Repository, TreeEntry
+from models_hub.selectors import revision_resolve
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.hub_client]
+
+
+@pytest.fixture(autouse=True)
+def hub_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+
+
+def token_for(user, scope: str = "write") -> str:
+    return token_create(user=user, name=f"{scope}-token", scope=scope).secret
+
+
+def api_for(live_server, user, scope: str = "write") -> HfApi:
+    return HfApi(endpoint=live_server.url, token=token_for(user, scope))
+
+
+def files_at(repo: Repository, revision: str = "main") -> dict[str, bytes]:
+    commit = revision_resolve(repo, revision)
+    result = {}
+    for entry in TreeEntry.objects.filter(commit=commit).select_related("blob"):
+        with blob_open(entry.blob) as handle:
+            result[entry.path] = handle.read()
+    return result
+
+
+def repo_row(namespace: str, name: str, kind: str = "model") -> Repository:
+    return Repository.objects.get(kind=kind, namespace=namespace, name=name)
+
+
+def raw_request(server, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+    """A plain HTTP request (no client-side checks), for hostile input; returns (status, json or text, headers)."""
+    parts = urlsplit(server.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        text = response.read().decode()
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = text
+        return response.status, payload, dict(response.getheaders())
+    finally:
+        connection.close()
+
+
+def ndjson(*lines: dict) -> bytes:
+    return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+
+
+def file_line(path: str, data: bytes) -> dict:
+    return {"key": "file", "value": {"content": base64.b64encode(data).decode(), "path": path, "encoding": "base64"}}
+
+
+def header_line(summary: str = "Add", parent: str | None = None) -> dict:
+    value = {"summary": summary, "description": ""}
+    if parent:
+        value["parentCommit"] = parent
+    return {"key": "header", "value": value}
+
+
+def post_commit(server, token: str, repo_id: str, body: bytes, revision: str = "main"):
+    return raw_request(
+        server,
+        "POST",
+        f"/api/models/{repo_id}/commit/{revision}",
+        body,
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
+    )
+
+
+# Repositories
+
+
+def test_create_repo_private_and_exist_ok(live_server, alice):
+    api = api_for(live_server, alice)
+
+    url = api.create_repo("alice/secret", private=True)
+
+    assert url == f"{live_server.url}/alice/secret"
+    assert url.repo_id == "alice/secret"
+    repo = repo_row("alice", "secret")
+    assert repo.private and repo.owner == alice
+    assert api.create_repo("alice/secret", exist_ok=True).repo_id == "alice/secret"
+    with pytest.raises(HfHubHTTPError) as excinfo:
+        api.create_repo("alice/secret")
+    assert excinfo.value.response.status_code == 409
+    assert "You already created this model repo" in str(excinfo.value)
+
+
+def test_create_dataset_repo_url_has_the_datasets_prefix(live_server, alice):
+    url = api_for(live_server, alice).create_repo("alice/corpus", repo_type="dataset")
+
+    assert url == f"{live_server.url}/datasets/alice/corpus"
+    assert repo_row("alice", "corpus", kind="dataset").kind == "dataset"
+
+
+def test_create_repo_in_someone_elses_namespace_is_forbidden(live_server, alice, bob):
+    with pytest.raises(HfHubHTTPError) as excinfo:
+        api_for(live_server, bob).create_repo("alice/mine")
+    assert excinfo.value.response.status_code == 403
+    assert not Repository.objects.filter(name="mine").exists()
+
+
+def test_read_token_cannot_create_or_commit(live_server, alice):
+    make_repo(owner=alice, name="tiny")
+    api = api_for(live_server, alice, scope="read")
+
+    with pytest.raises(HfHubHTTPError) as excinfo:
+        api.create_repo("alice/other")
+    assert excinfo.value.response.status_code == 403
+    assert "read-only" in str(excinfo.value)
+    with pytest.raises(HfHubHTTPError) as excinfo:
+        api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id="alice/tiny")
+    assert excinfo.value.response.status_code == 403
+
+
+def test_delete_repo_and_missing_ok(live_server, alice):
+    api = api_for(live_server, alice)
+    api.create_repo("alice/doomed")
+
+    api.delete_repo("alice/doomed")
+
+    assert not Repository.objects.filter(name="doomed").exists()
+    with pytest.raises(RepositoryNotFoundError):
+        api.delete_repo("alice/doomed")
+    api.delete_repo("alice/doomed", missing_ok=True)
+
+
+def test_update_repo_settings_toggles_visibility_for_admins_only(live_server, alice, bob):
+    make_repo(owner=alice, name="tiny")
+    api = api_for(live_server, alice)
+
+    api.update_repo_settings("alice/tiny", private=True)
+    assert repo_row("alice", "tiny").private
+    api.update_repo_settings("alice/tiny", private=False)
+    assert not repo_row("alice", "tiny").private
+
+    with pytest.raises(HfHubHTTPError) as excinfo:
+        api_for(live_server, bob).update_repo_settings("alice/tiny", private=True)
+    assert excinfo.value.response.status_code == 403
+    assert not repo_row("alice", "tiny").private
+
+
+def test_move_repo_renames_and_leaves_a_redirect(live_server, alice):
+    make_repo(owner=alice, name="old-name")
+    api = api_for(live_server, alice)
+
+    api.move_repo("alice/old-name", "alice/new-name")
+
+    repo = repo_row("alice", "new-name")
+    assert repo.redirects.filter(namespace="alice", name="old-name").exists()
+    assert not Repository.objects.filter(name="old-name").exists()
+
+
+def test_unlike_and_like(live_server, alice, bob):
+    repo = make_repo(owner=alice, name="tiny")
+    token = token_for(bob)
+    status, body, _ = raw_request(
+        live_server, "POST", "/api/models/alice/tiny/like", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert status == 200 and body["likes"] == 1
+    repo.refresh_from_db()
+    assert repo.likes_count == 1
+
+    HfApi(endpoint=live_server.url, token=token).unlike("alice/tiny")
+
+    repo.refresh_from_db()
+    assert repo.likes_count == 0
+
+
+# Commits
+
+
+def test_upload_file_then_unchanged_upload_makes_no_commit(live_server, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    api = api_for(live_server, alice)
+
+    info = api.upload_file(path_or_fileobj=b'{"a": 1}', path_in_repo="config.json", repo_id="alice/tiny")
+
+    assert len(info.oid) == 40
+    assert info.commit_url == f"{live_server.url}/alice/tiny/commit/{info.oid}"
+    assert Ref.objects.get(repository=repo, name="main").commit.oid == info.oid
+    assert files_at(repo)["config.json"] == b'{"a": 1}'
+    commits_before = Commit.objects.filter(repository=repo).count()
+    status, body, _ = raw_request(
+        live_server,
+        "POST",
+        "/api/models/alice/tiny/preupload/main",
+        json.dumps({"files": [{"path": "config.json", "size": 8, "sample": ""}]}).encode(),
+        {"Authorization": f"Bearer {token_for(alice)}", "Content-Type": "application/json"},
+    )
+    assert status == 200
+    blob_sha1 = hashlib.sha1(b"blob 8\0" + b'{"a": 1}', usedforsecurity=False).hexdigest()
+    assert body["files"] == [{"path": "config.json", "uploadMode": "regular", "shouldIgnore": False, "oid": blob_sha1}]
+    assert Commit.objects.filter(repository=repo).count() == commits_before
+
+
+def test_upload_folder_with_patterns(live_server, alice, tmp_path):
+    repo = make_repo(owner=alice, name="tiny")
+    make_commit(repo=repo, author=alice, files={"logs/old.log": b"old", "keep.txt": b"keep"})
+    folder = tmp_path / "model"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "config.json").write_text('{"n": 2}')
+    (folder / "sub" / "vocab.txt").write_text("a\nb\n")
+    (folder / "notes.tmp").write_text("skip me")
+    (folder / "README.md").write_text("---\nlicense: mit\n---\n# Tiny\n")
+
+    api_for(live_server, alice).upload_folder(
+        folder_path=folder,
+        repo_id="alice/tiny",
+        allow_patterns=["*.json", "sub/*", "README.md"],
+        delete_patterns=["logs/*"],
+        commit_message="Upload model",
+    )
+
+    assert files_at(repo) == {
+        ".gitattributes": files_at(repo)[".gitattributes"],
+        "config.json": b'{"n": 2}',
+        "sub/vocab.txt": b"a\nb\n",
+        "README.md": b"---\nlicense: mit\n---\n# Tiny\n",
+        "keep.txt": b"keep",
+    }
+    repo.refresh_from_db()
+    assert repo.license == "mit"
+
+
+def test_invalid_readme_metadata_is_refused_before_upload(live_server, alice):
+    make_repo(owner=alice, name="tiny")
+
+    with pytest.raises(ValueError, match="Invalid metadata in README.md"):
+        api_for(live_server, alice).upload_file(
+            path_or_fileobj=b"---\nlicense: [mit\n---\n", path_in_repo="README.md", repo_id="alice/tiny"
+        )
+
+
+def test_create_commit_with_additions_deletions_and_copies(live_server, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    make_commit(repo=repo, author=alice, files={"a.txt": b"alpha", "old.txt": b"old", "dir/x.txt": b"x"})
+    api = api_for(live_server, alice)
+
+    info = api.create_commit(
+        repo_id="alice/tiny",
+        operations=[
+            CommitOperationAdd(path_in_repo="b.txt", path_or_fileobj=b"beta"),
+            CommitOperationDelete(path_in_repo="old.txt"),
+            CommitOperationDelete(path_in_repo="dir/"),
+            CommitOperationCopy(src_path_in_repo="a.txt", path_in_repo="copy/a.txt"),
+        ],
+        commit_message="Mixed",
+        commit_description="several operations",
+    )
+
+    files = files_at(repo)
+    assert {k: v for k, v in files.items() if k != ".gitattributes"} == {
+        "a.txt": b"alpha",
+        "b.txt": b"beta",
+        "copy/a.txt": b"alpha",
+    }
+    commit = Commit.objects.get(oid=info.oid)
+    assert (commit.title, commit.description, commit.author) == ("Mixed", "several operations", alice)
+
+
+def test_delete_file_and_folder(live_server, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    make_commit(repo=repo, author=alice, files={"a.txt": b"a", "logs/1.log": b"1", "logs/2.log": b"2"})
+    api = api_for(live_server, alice)
+
+    api.delete_file("a.txt", repo_id="alice/tiny")
+    api.delete_folder("logs", repo_id="alice/tiny")
+
+    assert set(files_at(repo)) == {".gitattributes"}
+    with pytest.raises(HfHubHTTPError) as excinfo:
+        api.delete_file("missing.txt", repo_id="alice/tiny")
+    assert excinfo.value.response.status_code == 404
+
+
+def test_commit_to_a_branch_with_a_slash(live_server, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    api = api_for(live_server, alice)
+    api.create_branch("alice/tiny", branch="feature/x")
+
+    api.upload_file(path_or_fileobj=b"on a branch", path_in_repo="f.txt", repo_id="alice/tiny", revision="feature/x")
+
+    assert files_at(repo, "feature/x")["f.txt"] == b"on a branch"
+    assert "f.txt" not in files_at(repo, "main")
+
+
+def test_parent_commit_conflict_is_412(live_server, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    api = api_for(live_server, alice)
+    first = api.upload_file(path_or_fileobj=b"1", path_in_repo="n.txt", repo_id="alice/tiny")
+    api.upload_file(path_or_fileobj=b"2", path_in_repo="n.txt", repo_id="alice/tiny", parent_commit=first.oid)
+
+    with pytest.raises(HfHubHTTPError) as excinfo:
+        api.upload_file(path_or_fileobj=b"3", path_in_repo="n.txt", repo_id="alice/tiny", parent_commit=first.oid)
+
+    assert excinfo.value.response.status_code == 412
+    assert "A commit has happened since" in str(excinfo.value)
+    assert files_at(repo)["n.txt"] == b"2"
+
+
+def test_retried_identical_commit_returns_the_same_commit(live_server, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    token = token_for(alice)
+    body = ndjson(header_line("Same"), file_line("s.txt", b"same"))
+
+    first = post_commit(live_server, token, "alice/tiny", body)
+    again = post_commit(live_server, token, "alice/tiny", body)
+
+    assert first[0] == again[0] == 200
+    assert first[1]["commitOid"] == again[1]["commitOid"]
+    assert Commit.objects.filter(repository=repo, title="Same").count() == 1
+
+
+# Branches and tags
+
+
+def test_branches_and_tags(live_server, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    api = api_for(live_server, alice)
+    first = api.upload_file(path_or_fileobj=b"1", path_in_repo="n.txt", repo_id="alice/tiny")
+    api.upload_file(path_or_fileobj=b"2", path_in_repo="n.txt", repo_id="alice/tiny")
+
+    api.create_branch("alice/tiny", branch="dev", revision=first.oid)
+    assert Ref.objects.get(repository=repo, name="dev").commit.oid == first.oid
+    with pytest.raises(HfHubHTTPError) as excinfo:
+        api.create_branch("alice/tiny", branch="dev")
+    assert excinfo.value.response.status_code == 409
+    assert "Reference refs/heads/dev already exists" in str(excinfo.value)
+    api.create_branch("alice/tiny", branch="dev", exist_ok=True)
+    with pytest.raises(BadRequestError, match="Invalid reference for a branch"):
+        api.create_branch("alice/tiny", branch="bad..name")
+
+    api.create_tag("alice/tiny", tag="v1", revision="dev", tag_message="first release")
+    assert Ref.objects.get(repository=repo, kind="tag", name="v1").commit.oid == first.oid
+    with pytest.raises(HfHubHTTPError) as excinfo:
+        api.create_tag("alice/tiny", tag="v1")
+    assert excinfo.value.response.status_code == 409
+    with pytest.raises(RevisionNotFoundError):
+        api.create_tag("alice/tiny", tag="v2", revision="nope")
+
+    api.delete_tag("alice/tiny", tag="v1")
+    assert not Ref.objects.filter(repository=repo, kind="tag").exists()
+    with pytest.raises(RevisionNotFoundError):
+        api.delete_tag("alice/tiny", tag="dev")  # a branch, not a tag
+    api.delete_branch("alice/tiny", branch="dev")
+    assert not Ref.objects.filter(repository=repo, name="dev").exists()
+    with pytest.raises(HfHubHTTPError, match="Cannot delete refs/heads/main"):
+        api.delete_branch("alice/tiny", branch="main")
+    with pytest.raises(HfHubHTTPError, match="Invalid rev id"):
+        api.delete_branch("alice/tiny", branch="ghost")
+
+
+# Permissions
+
+
+def test_stranger_cannot_write_to_public_repo(live_server, alice, charlie):
+    repo = make_repo(owner=alice, name="tiny")
+
+    with pytest.raises(HfHubHTTPError) as excinfo:
+        api_for(live_server, charlie).upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id="alice/tiny")
+
+    assert excinfo.value.response.status_code == 403
+    assert "x.txt" not in files_at(repo)
+
+
+def test_stranger_gets_404_on_private_repo(live_server, alice, charlie):
+    make_repo(owner=alice, name="hidden", private=True)
+    api = api_for(live_server, charlie)
+
+    with pytest.raises(RepositoryNotFoundError):
+        api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id="alice/hidden")
+    with pytest.raises(RepositoryNotFoundError):
+        api.delete_repo("alice/hidden")
+    with pytest.raises(RepositoryNotFoundError):
+        api.create_branch("alice/hidden", branch="dev")
+    assert Repository.objects.filter(name="hidden").exists()
+
+
+def test_session_user_needs_csrf_token(live_server, alice, client):
+    make_repo(owner=alice, name="tiny")
+    client.force_login(alice)
+    cookie = client.cookies["sessionid"].value
+
+    status, body, _ = raw_request(
+        live_server,
+        "POST",
+        "/api/repos/move",
+        b'{"fromRepo": "alice/tiny", "toRepo": "alice/stolen"}',
+        {"Cookie": f"sessionid={cookie}", "Content-Type": "text/plain"},
+    )
+
+    assert status == 403
+    assert "CSRF" in body["error"]
+    assert repo_row("alice", "tiny")
+
+
+# Hostile input
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"key": "header", "value": {"summary": "x"}}\nnot json\n', "expected '{'"),
+        (
+            ndjson(header_line(), {"key": "file", "value": {"path": "a.txt", "content": "QQ=$", "encoding": "base64"}}),
+            "not valid base64",
+        ),
+        (ndjson(header_line(), file_line("../x", b"escape")), "'..'"),
+        (ndjson(header_line(), file_line("/etc/passwd", b"escape")), "absolute"),
+        (ndjson(file_line("a.txt", b"no header")), "header line"),
+        (ndjson(header_line(), {"key": "bogus", "value": {}}), "unknown key"),
+        (ndjson(header_line(), file_line("bad.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{}")), "safetensors"),
+        (
+            ndjson(header_line(), {"key": "lfsFile", "value": {"path": "w.bin", "algo": "sha256", "oid": "ab" * 32}}),
+            "never uploaded",
+        ),
+        (b'{"key": "header", "value": {"summary": "unterminated', "ends inside a string"),
+    ],
+)
+def test_hostile_commit_bodies_get_a_clear_400_and_no_commit(live_server, alice, body, message):
+    repo = make_repo(owner=alice, name="tiny")
+    commits_before = Commit.objects.filter(repository=repo).count()
+    blobs_before = Blob.objects.count()
+
+    status, payload, headers = post_commit(live_server, token_for(alice), "alice/tiny", body)
+
+    assert status == 400, payload
+    assert message in payload["error"]
+    assert headers["Content-Type"] == "application/json"
+    assert Commit.objects.filter(repository=repo).count() == commits_before
+    assert Blob.objects.count() == blobs_before
+
+
+def test_lfs_file_with_wrong_size_is_refused(live_server, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    make_commit(repo=repo, author=alice, files={"w.bin": b"weights"})
+    oid = hashlib.sha256(b"weights").hexdigest()
+    body = ndjson(
+        header_line(), {"key": "lfsFile", "value": {"path": "c.bin", "algo": "sha256", "oid": oid, "size": 3}}
+    )
+
+    status, payload, _ = post_commit(live_server, token_for(alice), "alice/tiny", body)
+
+    assert status == 400
+    assert "c.bin" in payload["error"] and "7 bytes" in payload["error"]
+
+
+def test_lfs_file_referencing_a_stored_blob_is_committed(live_server, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    make_commit(repo=repo, author=alice, files={"w.bin": b"weights"})
+    oid = hashlib.sha256(b"weights").hexdigest()
+    body = ndjson(header_line(), {"key": "lfsFile", "value": {"path": "copy.bin", "algo": "sha256", "oid": oid}})
+
+    status, payload, _ = post_commit(live_server, token_for(alice), "alice/tiny", body)
+
+    assert status == 200, payload
+    assert files_at(repo)["copy.bin"] == b"weights"
+
+
+def test_unknown_revision_is_404_revision_not_found(live_server, alice):
+    make_repo(owner=alice, name="tiny")
+
+    status, payload, headers = post_commit(
+        live_server, token_for(alice), "alice/tiny", ndjson(header_line(), file_line("a", b"a")), revision="nope"
+    )
+
+    assert status == 404
+    assert headers["X-Error-Code"] == "RevisionNotFound"
+    assert "Invalid rev id: nope" in payload["error"]
+
+
+def test_pull_requests_are_refused(live_server, alice):
+    make_repo(owner=alice, name="tiny")
+
+    with pytest.raises(BadRequestError, match="Pull requests are not supported"):
+        api_for(live_server, alice).upload_file(
+            path_or_fileobj=b"x", path_in_repo="x.txt", repo_id="alice/tiny", create_pr=True
+        )
+
+
+def test_file_over_the_size_limit_is_413(live_server, alice, settings):
+    settings.FLYWHEEL_MAX_UPLOAD_BYTES = 1000
+    repo = make_repo(owner=alice, name="tiny")
+
+    status, payload, _ = post_commit(
+        live_server, token_for(alice), "alice/tiny", ndjson(header_line(), file_line("big.bin", b"x" * 5000))
+    )
+
+    assert status == 413
+    assert "1,000 bytes" in payload["error"]
+    assert "big.bin" not in files_at(repo)
+
+
+def _concurrent_commits_scenario(server, token: str, namespace: str) -> None:
+    """Two commits with the same parentCommit sent at once: one lands whole, the other gets 412."""
+    auth = {"Authorization": f"Bearer {token}"}
+    status, _, _ = raw_request(server, "POST", "/api/repos/create", b'{"name": "race"}', auth)
+    assert status == 200
+    repo_id = f"{namespace}/race"
+    first = post_commit(server, token, repo_id, ndjson(header_line("Base"), file_line("base.txt", b"base")))
+    parent = first[1]["commitOid"]
+    results: dict[str, tuple] = {}
+    bodies = {
+        who: ndjson(
+            header_line(f"From {who}", parent=parent), *[file_line(f"{who}/{i}.txt", b"%d" % i) for i in range(20)]
+        )
+        for who in ("left", "right")
+    }
+    start = threading.Barrier(2)
+
+    def send(who: str) -> None:
+        start.wait()
+        results[who] = post_commit(server, token, repo_id, bodies[who])
+
+    threads = [threading.Thread(target=send, args=(who,)) for who in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(result[0] for result in results.values()) == [200, 412], results
+    winner = next(who for who, result in results.items() if result[0] == 200)
+    loser = "right" if winner == "left" else "left"
+    assert "A commit has happened since" in results[loser][1]["error"]
+    for i in range(20):
+        status, body, _ = raw_request(server, "GET", f"/{repo_id}/resolve/main/{winner}/{i}.txt", headers=auth)
+        assert (status, body) == (200, i)  # the bytes b"%d" parse as the JSON number i
+    status, _, headers = raw_request(server, "GET", f"/{repo_id}/resolve/main/{loser}/0.txt", headers=auth)
+    assert status == 404 and headers["X-Error-Code"] == "EntryNotFound"
+
+
+def test_concurrent_commits_with_the_same_parent_one_wins(request):
+    if connection.vendor == "sqlite":
+        # The in-memory SQLite test database is one connection shared by every live_server thread, so
+        # concurrent transactions cannot be exercised there: use gunicorn on a SQLite file, as deployed.
+        from bench.bench_hub_upload import USERNAME, HubServer
+
+        with HubServer() as server:
+            _concurrent_commits_scenario(server, server.token, USERNAME)
+    else:
+        alice = request.getfixturevalue("alice")
+        _concurrent_commits_scenario(request.getfixturevalue("live_server"), token_for(alice), "alice")
+
+
+def test_no_xet_headers_and_xet_token_points_to_the_variable(live_server, alice):
+    make_repo(owner=alice, name="tiny")
+    status, payload, headers = raw_request(
+        live_server,
+        "GET",
+        "/api/models/alice/tiny/xet-write-token/main",
+        headers={"Authorization": f"Bearer {token_for(alice)}"},
+    )
+
+    assert 400 <= status < 500
+    assert "HF_HUB_DISABLE_XET=1" in payload["error"]
+    assert not any(name.lower().startswith("x-xet") for name in headers)
+
+
+def test_validate_yaml_answers_json(live_server):
+    ok = raw_request(live_server, "POST", "/api/validate-yaml", b'{"content": "---\\nlicense: mit\\n---\\n"}')
+    bad = raw_request(live_server, "POST", "/api/validate-yaml", b'{"content": "---\\nlicense: [mit\\n---\\n"}')
+
+    assert ok[:2] == (200, {"errors": [], "warnings": []})
+    assert bad[0] == 400 and bad[1]["errors"][0]["message"]
+
+
+def test_upload_big_file_streams(live_server, alice, tmp_path):
+    repo = make_repo(owner=alice, name="tiny")
+    big = tmp_path / "big.dat"
+    with open(big, "wb") as handle:
+        for i in range(24):
+            handle.write(bytes([i]) * (1024 * 1024 + 7))
+
+    api_for(live_server, alice).upload_file(path_or_fileobj=str(big), path_in_repo="big.dat", repo_id="alice/tiny")
+
+    entry = TreeEntry.objects.get(commit=revision_resolve(repo, "main"), path="big.dat")
+    assert entry.blob.size == big.stat().st_size
+    assert entry.blob.sha256 == hashlib.sha256(Path(big).read_bytes()).hexdigest()
