@@ -180,6 +180,35 @@ def test_revision_and_entry_errors_map_to_client_exceptions(live_server, alice):
     assert not api.file_exists("alice/tiny", "sub/zzz.txt")
 
 
+def _safetensors(tensors: dict[str, tuple[str, list[int], int]]) -> bytes:
+    """A valid safetensors file: a JSON header, then the zeroed tensor data it describes."""
+    header, offset = {}, 0
+    for name, (dtype, shape, item_bytes) in tensors.items():
+        size = item_bytes
+        for dim in shape:
+            size *= dim
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    encoded = json.dumps(header).encode()
+    return len(encoded).to_bytes(8, "little") + encoded + bytes(offset)
+
+
+def test_model_info_reports_safetensors_parameters(live_server, alice):
+    from models_hub.analysis import commit_analyze
+
+    repo = make_repo(owner=alice)
+    weights = _safetensors({"w": ("F32", [4, 8], 4), "b": ("F16", [8], 2)})
+    commit = make_commit(repo=repo, author=alice, files={"model.safetensors": weights})
+    commit_analyze(commit_id=commit.pk)  # what the Celery task runs after a commit
+
+    info = api_for(live_server).model_info("alice/tiny")
+
+    assert info.safetensors.total == 40
+    assert info.safetensors.parameters == {"F32": 32, "F16": 8}
+    listed = next(iter(api_for(live_server).list_models(author="alice")))
+    assert listed.safetensors.total == 40
+
+
 # --- Trees, paths-info, refs, commits ----------------------------------------------------------------
 
 
@@ -326,6 +355,9 @@ def test_list_models_filters_sorts_and_pages(live_server, alice, bob, settings):
     limited = list(api.list_models(sort="downloads", limit=1, full=True))
     pipeline = [m.id for m in api.list_models(pipeline_tag="fill-mask")]
     datasets_ = [d.id for d in api.list_datasets(author="alice")]
+    newest = [m.id for m in api.list_models(sort="created_at", limit=2)]
+    liked = [m.id for m in api.list_models(sort="likes", author="alice")]
+    modified = [m.id for m in api.list_models(sort="last_modified", author="alice")]
 
     assert sorted(everything) == ["alice/bert-tiny", "alice/gpt-tiny", "alice/llama-tiny", "bob/bob-model"]
     assert chat == ["alice/gpt-tiny", "alice/llama-tiny"]
@@ -335,6 +367,9 @@ def test_list_models_filters_sorts_and_pages(live_server, alice, bob, settings):
     assert [s.rfilename for s in limited[0].siblings] == [".gitattributes", "README.md"] and len(limited[0].sha) == 40
     assert pipeline == ["alice/bert-tiny"]
     assert datasets_ == ["alice/table"]
+    assert newest == ["bob/bob-model", "alice/gpt-tiny"]
+    assert sorted(liked) == sorted(modified) == ["alice/bert-tiny", "alice/gpt-tiny", "alice/llama-tiny"]
+    assert modified[0] == "alice/gpt-tiny"
     owner_sees = [m.id for m in api_for(live_server, token_create(user=bob, name="t").secret).list_models(author="bob")]
     assert sorted(owner_sees) == ["bob/bob-model", "bob/bob-private"]
     first_page = httpx2.get(f"{live_server.url}/api/models")
@@ -424,6 +459,21 @@ def test_private_repo_downloads_with_the_owners_token(live_server, alice, hf_hom
     path = hf_hub_download("alice/secret", "a.txt", endpoint=live_server.url, token=secret, cache_dir=hf_home / "hub")
 
     assert Path(path).read_bytes() == b"hidden"
+
+
+def test_browser_session_downloads_private_files(live_server, alice, bob, client):
+    repo = make_repo(owner=alice, name="secret", private=True)
+    make_commit(repo=repo, author=alice, files={"notes/a b.txt": b"for alice"})
+    url = "/alice/secret/resolve/main/notes/a%20b.txt?download=true"
+
+    client.force_login(bob)
+    refused = client.get(url)
+    client.force_login(alice)
+    allowed = client.get(url)
+
+    assert refused.status_code == 404 and refused.headers["X-Error-Code"] == "RepoNotFound"
+    assert allowed.status_code == 200 and b"".join(allowed.streaming_content) == b"for alice"
+    assert allowed.headers["Content-Disposition"] == 'attachment; filename="a b.txt"'
 
 
 def test_renamed_repo_redirects_relatively(live_server, alice, hf_home):
