@@ -605,3 +605,106 @@ def test_upload_big_file_streams(live_server, alice, tmp_path):
     entry = TreeEntry.objects.get(commit=revision_resolve(repo, "main"), path="big.dat")
     assert entry.blob.size == big.stat().st_size
     assert entry.blob.sha256 == hashlib.sha256(Path(big).read_bytes()).hexdigest()
+
+
+# Git LFS (only when FLYWHEEL_LFS_UPLOAD_THRESHOLD > 0)
+
+
+def lfs_batch(server, token: str, repo_id: str, objects: list[dict]):
+    body = json.dumps({"operation": "upload", "transfers": ["basic", "multipart"], "objects": objects}).encode()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/vnd.git-lfs+json"}
+    return raw_request(server, "POST", f"/{repo_id}.git/info/lfs/objects/batch", body, headers)
+
+
+def test_lfs_batch_is_off_by_default(live_server, alice):
+    make_repo(owner=alice, name="tiny")
+
+    status, payload, _ = lfs_batch(live_server, token_for(alice), "alice/tiny", [{"oid": "ab" * 32, "size": 1}])
+
+    assert status == 404
+    assert "disabled" in payload["error"]
+
+
+def test_lfs_upload_with_the_client(live_server, alice, settings, monkeypatch):
+    import huggingface_hub.constants
+
+    settings.FLYWHEEL_LFS_UPLOAD_THRESHOLD = 1000
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+    repo = make_repo(owner=alice, name="tiny")
+    api = api_for(live_server, alice)
+    data = bytes(range(256)) * 40
+
+    api.upload_file(path_or_fileobj=data, path_in_repo="weights.bin", repo_id="alice/tiny")
+    api.upload_file(path_or_fileobj=b"small", path_in_repo="small.txt", repo_id="alice/tiny")
+    commits = Commit.objects.filter(repository=repo).count()
+    api.upload_file(path_or_fileobj=data, path_in_repo="weights.bin", repo_id="alice/tiny")  # unchanged: skipped
+
+    assert files_at(repo)["weights.bin"] == data
+    assert files_at(repo)["small.txt"] == b"small"
+    assert Commit.objects.filter(repository=repo).count() == commits
+
+
+def test_lfs_mode_with_xet_enabled_tells_the_user_what_to_set(live_server, alice, settings, monkeypatch, caplog):
+    import huggingface_hub.utils._http
+
+    settings.FLYWHEEL_LFS_UPLOAD_THRESHOLD = 1000
+    monkeypatch.setattr(huggingface_hub.utils._http, "_WARNED_TOPICS", set())
+    repo = make_repo(owner=alice, name="tiny")
+
+    # hf_xet asks for a Xet token itself and reports only the status and the URL...
+    with pytest.raises(Exception, match="xet-write-token"):
+        api_for(live_server, alice).upload_file(path_or_fileobj=b"x" * 5000, path_in_repo="w.bin", repo_id="alice/tiny")
+
+    # ...so the preupload answer carries a warning header that the client logs.
+    assert "HF_HUB_DISABLE_XET=1" in caplog.text
+    assert "w.bin" not in files_at(repo)
+
+
+def test_lfs_put_checks_signature_size_and_hash(live_server, alice, settings):
+    settings.FLYWHEEL_LFS_UPLOAD_THRESHOLD = 1000
+    make_repo(owner=alice, name="tiny")
+    token = token_for(alice)
+    data = b"lfs object bytes " * 100
+    oid = hashlib.sha256(data).hexdigest()
+
+    status, payload, _ = lfs_batch(live_server, token, "alice/tiny", [{"oid": oid, "size": len(data)}])
+    assert status == 200 and payload["transfer"] == "basic"
+    actions = payload["objects"][0]["actions"]
+    href = urlsplit(actions["upload"]["href"])
+    upload_path = f"{href.path}?{href.query}"
+    verify_path = urlsplit(actions["verify"]["href"]).path
+    auth = {"Authorization": f"Bearer {token}"}
+    verify_body = json.dumps({"oid": oid, "size": len(data)}).encode()
+
+    assert raw_request(live_server, "POST", verify_path, verify_body, auth)[0] == 404
+    tampered = upload_path.replace("token=", "token=x")
+    assert raw_request(live_server, "PUT", tampered, data)[0] == 403
+    other = b"x" * len(data)
+    status, payload, _ = raw_request(live_server, "PUT", upload_path, other)
+    assert status == 400 and "does not match" in payload["error"]
+    status, payload, _ = raw_request(live_server, "PUT", upload_path, data[:-1])
+    assert status == 400 and "announced" in payload["error"]
+    assert not Blob.objects.filter(sha256=oid).exists()
+    assert not Blob.objects.filter(sha256=hashlib.sha256(other).hexdigest()).exists()
+
+    assert raw_request(live_server, "PUT", upload_path, data)[0] == 200
+    assert raw_request(live_server, "POST", verify_path, verify_body, auth)[0] == 200
+    assert Blob.objects.get(sha256=oid).size == len(data)
+    status, payload, _ = lfs_batch(live_server, token, "alice/tiny", [{"oid": oid, "size": len(data)}])
+    assert "actions" not in payload["objects"][0]  # already stored: the client skips the upload
+    body = ndjson(
+        header_line(), {"key": "lfsFile", "value": {"path": "o.bin", "algo": "sha256", "oid": oid, "size": len(data)}}
+    )
+    assert post_commit(live_server, token, "alice/tiny", body)[0] == 200
+
+
+def test_lfs_batch_needs_write_access(live_server, alice, charlie, settings):
+    settings.FLYWHEEL_LFS_UPLOAD_THRESHOLD = 1000
+    make_repo(owner=alice, name="tiny")
+    make_repo(owner=alice, name="hidden", private=True)
+    objects = [{"oid": "ab" * 32, "size": 5000}]
+
+    assert lfs_batch(live_server, token_for(charlie), "alice/tiny", objects)[0] == 403
+    status, _, headers = lfs_batch(live_server, token_for(charlie), "alice/hidden", objects)
+    assert status == 404 and headers["X-Error-Code"] == "RepoNotFound"
+    assert lfs_batch(live_server, token_for(alice, "read"), "alice/tiny", objects)[0] == 403

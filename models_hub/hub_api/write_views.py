@@ -30,6 +30,10 @@ from models_hub.selectors import repo_get_for_user, repo_get_writable, revision_
 KIND_OF_TYPE = {None: Repository.Kind.MODEL, "model": Repository.Kind.MODEL, "dataset": Repository.Kind.DATASET}
 MAX_PREUPLOAD_FILES = 1000
 NO_PULL_REQUESTS = "Pull requests are not supported by this server: commit to a branch instead (create_pr=False)."
+LFS_HINT = (
+    "Large files go through Git LFS on this server, which does not speak Xet: if the upload fails on "
+    "'xet-write-token', set HF_HUB_DISABLE_XET=1 and retry."
+)
 XET_DISABLED = (
     "Xet uploads are not supported by this server. Set the environment variable HF_HUB_DISABLE_XET=1 "
     "(or uninstall hf_xet) and retry: large files then go through Git LFS."
@@ -259,7 +263,11 @@ def preupload(request: HttpRequest, repo_type: str, namespace: str, name: str, r
         blob = current.get(path)
         oid = None if blob is None else (blob.sha256 if lfs else blob.git_oid or None)
         answer.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
-    return JsonResponse({"files": answer, "commitOid": commit.oid})
+    response = JsonResponse({"files": answer, "commitOid": commit.oid})
+    if any(item["uploadMode"] == "lfs" for item in answer):
+        # hf_xet fetches xet-write-token itself and shows only "404" on failure; the client logs this header.
+        response["X-HF-Warning"] = f"flywheel-lfs; {LFS_HINT}"
+    return response
 
 
 def _branch_head_oid(repo: Repository, branch: str) -> str:
