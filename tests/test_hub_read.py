@@ -602,3 +602,48 @@ def test_transformers_and_datasets_load_from_the_live_server(live_server, alice,
     assert result["datasets"]["alice/parquet-rows"] == rows
     assert Repository.objects.get(pk=model.pk).downloads > 0
     assert os.environ.get("HF_ENDPOINT") != live_server.url  # the test process itself was left alone
+
+
+def test_hostile_input_gets_clear_4xx(client, alice):
+    alice_model(alice)
+
+    answers = {
+        url: client.get(url)
+        for url in [
+            "/alice/tiny/resolve/main/a%00b.txt",
+            "/alice/tiny/resolve/main/../../etc/passwd",
+            "/api/models/alice/tiny/tree/ma%00in",
+            "/api/models/alice/tiny/revision/%00",
+            "/api/models/alice/tiny/commits/main?p=-1",
+            "/api/models/alice/tiny/commits/main?p=99999999999",
+            "/api/models/alice/tiny/tree/main?cursor=abc",
+            "/api/models?limit=lots",
+            "/api/models?sort=random",
+            "/api/models?search=%00",
+            "/api/models/alice/tiny/refs?x=" + "y" * 5000,
+        ]
+    }
+    bad_range = client.get("/alice/tiny/resolve/main/weights.bin", HTTP_RANGE="bytes=99999999999999999999-")
+    nonsense_range = client.get("/alice/tiny/resolve/main/weights.bin", HTTP_RANGE="bytes=5-2,7-9")
+    wrong_method = client.delete("/api/models/alice/tiny")
+    nul_paths = client.post("/api/models/alice/tiny/paths-info/main", {"paths": ["a\x00b"]})
+
+    statuses = {url: response.status_code for url, response in answers.items()}
+    assert statuses == {
+        "/alice/tiny/resolve/main/a%00b.txt": 400,
+        "/alice/tiny/resolve/main/../../etc/passwd": 404,
+        "/api/models/alice/tiny/tree/ma%00in": 400,
+        "/api/models/alice/tiny/revision/%00": 400,
+        "/api/models/alice/tiny/commits/main?p=-1": 400,
+        "/api/models/alice/tiny/commits/main?p=99999999999": 200,
+        "/api/models/alice/tiny/tree/main?cursor=abc": 400,
+        "/api/models?limit=lots": 400,
+        "/api/models?sort=random": 400,
+        "/api/models?search=%00": 400,
+        "/api/models/alice/tiny/refs?x=" + "y" * 5000: 200,
+    }
+    assert all(r.headers["Content-Type"] == "application/json" for r in answers.values())
+    assert bad_range.status_code == 416
+    assert nonsense_range.status_code == 200  # a range we do not serve is ignored, never a 500
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"]
+    assert nul_paths.status_code == 400

@@ -44,6 +44,15 @@ def _moved_location(request: HttpRequest, old_id: str, new_id: str) -> str:
     return full_path[:index] + f"/{new_id}" + full_path[index + len(marker) :]
 
 
+def _has_nul(request: HttpRequest, kwargs: dict) -> bool:
+    """NUL cannot be stored in PostgreSQL text: refuse it up front instead of failing in the query."""
+    values = [v for v in kwargs.values() if isinstance(v, str)]
+    values += [v for _key, items in request.GET.lists() for v in items]
+    if request.method == "POST":
+        values += [v for _key, items in request.POST.lists() for v in items]
+    return any("\x00" in value for value in values)
+
+
 def hub_read(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """hub_endpoint, restricted to `methods`, turning RepoMoved into a relative 307."""
     allowed = set(methods)
@@ -56,6 +65,8 @@ def hub_read(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
                 response = hub_error(405, f"Method {request.method} is not allowed here.")
                 response["Allow"] = ", ".join(sorted(allowed))
                 return response
+            if _has_nul(request, kwargs):
+                return hub_error(400, "Paths, revisions and parameters may not contain NUL characters.")
             try:
                 return view(request, *args, **kwargs)
             except RepoMoved as moved:
