@@ -225,3 +225,29 @@ def test_dropped_files_are_listed_for_upload(page, live_server):
     page.click("#commit-button")
     page.wait_for_selector("#commit-done")
     assert "hello.txt" in page.inner_text("#file-rows")
+
+
+def test_refused_commit_explains_why_and_the_rest_commits_without_uploading_again(page, live_server, tmp_path):
+    alice = make_user("alice")
+    repo = make_repo(owner=alice, name="careful")
+    log_in(page, live_server, alice)
+    corrupt = tmp_path / "model.safetensors"
+    corrupt.write_bytes(b"\xff" * 8 + b"not a header")
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"keep me")
+    before = selectors.head_commit(repo)
+
+    page.goto("/alice/careful/upload/main")
+    page.set_input_files("#file-input", [str(corrupt), str(notes)])
+    page.click("#commit-button")
+    error = page.wait_for_selector("#upload-result .flash-error")
+    assert "Nothing was committed" in error.inner_text() and "model.safetensors" in error.inner_text()
+    assert selectors.head_commit(repo) == before
+
+    posts: list[str] = []
+    page.on("request", lambda r: r.method in ("POST", "PATCH") and "/uploads/" in r.url and posts.append(r.url))
+    page.click("button[aria-label='Remove model.safetensors from this commit']")
+    page.click("#commit-button")
+    page.wait_for_selector("#commit-done")
+    assert posts == []  # notes.txt was already uploaded: only the commit was sent
+    assert head_bytes(repo, "notes.txt") == b"keep me"

@@ -64,9 +64,19 @@
     bar.value = 0;
     var size = el("span", "num", formatBytes(file.size));
     var status = el("span", "upload-status meta", "Ready");
-    row.append(name, bar, size, status);
+    var remove = el("button", "upload-remove secondary outline", "×");
+    remove.type = "button";
+    remove.title = "Remove " + path + " from this commit";
+    remove.setAttribute("aria-label", remove.title);
+    row.append(name, bar, size, status, remove);
     fileRows.appendChild(row);
     var item = { file: file, path: path, row: row, bar: bar, status: status, sent: 0, resumedFrom: 0, state: "ready" };
+    remove.addEventListener("click", function () {
+      if (busy) return;
+      row.remove();
+      items.splice(items.indexOf(item), 1);
+      refresh();
+    });
     if (file.size > maxBytes) {
       item.state = "error";
       status.textContent = "Too large: the limit is " + formatBytes(maxBytes) + " per file.";
@@ -133,7 +143,9 @@
         metadata: { path: item.path, filename: item.file.name, repo: cfg.repo, kind: cfg.kind },
         headers: { "X-CSRFToken": csrfToken },
         fingerprint: function () { return Promise.resolve(fingerprint(item)); },
-        removeFingerprintOnSuccess: true,
+        // Kept until the commit succeeds: after a refused commit and a reload, choosing the same
+        // files again finds the finished uploads and sends nothing twice.
+        removeFingerprintOnSuccess: false,
         onProgress: function (sent, total) { setProgress(item, sent, total); },
         onBeforeRequest: function (request) {
           // The first PATCH starts where the server stands: bytes sent before this page count
@@ -158,6 +170,7 @@
           resolve();
         },
       });
+      item.upload = upload;
       upload.findPreviousUploads().then(function (previous) {
         if (previous.length) {
           upload.resumeFromPreviousUpload(previous[0]);
@@ -231,6 +244,8 @@
         }
         pending.forEach(function (it) {
           it.state = "committed";
+          if (it.upload && it.upload._removeFromUrlStorage) it.upload._removeFromUrlStorage();
+          it.row.querySelector(".upload-remove").hidden = true;
           it.status.textContent = it.resumedFrom ? "Committed · resumed at " + formatBytes(it.resumedFrom) : "Committed";
         });
         var oid = answer.body.commit.slice(0, 7);
