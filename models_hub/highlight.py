@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from pygments import highlight
@@ -23,13 +24,16 @@ class FilePreview:
     reason: str = ""
 
 
-def _formatter() -> HtmlFormatter:
-    return HtmlFormatter(cssclass=CSS_CLASS, linenos="table", wrapcode=True)
+def _formatter(style: str = "default") -> HtmlFormatter:
+    return HtmlFormatter(cssclass=CSS_CLASS, linenos="table", wrapcode=True, style=style)
 
 
+@functools.cache
 def stylesheet() -> str:
-    """The CSS for the classes pygments emits, light and dark."""
-    return _formatter().get_style_defs(f".{CSS_CLASS}")
+    """The CSS for the classes pygments emits: light, and dark when the visitor's system is dark."""
+    light = _formatter().get_style_defs(f".{CSS_CLASS}")
+    dark = _formatter("github-dark").get_style_defs(f".{CSS_CLASS}")
+    return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}"
 
 
 def highlight_text(path: str, text: str) -> str:

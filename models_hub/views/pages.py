@@ -7,7 +7,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from models_hub import cards, highlight, selectors, services
 from models_hub.blobs import blob_open
@@ -38,7 +38,7 @@ def _refs(repo: Repository) -> dict[str, list[str]]:
     }
 
 
-@require_GET
+@require_safe
 @repo_page()
 def repo_detail(request: HttpRequest, repo: Repository) -> HttpResponse:
     head = selectors.head_commit(repo)
@@ -68,7 +68,7 @@ def repo_like(request: HttpRequest, repo: Repository) -> HttpResponse:
     return redirect(repo.get_absolute_url())
 
 
-@require_GET
+@require_safe
 @repo_page()
 def tree(request: HttpRequest, repo: Repository, rest: str = "main") -> HttpResponse:
     revision, commit, folder = selectors.split_revision_and_path(repo, rest.strip("/") or "main")
@@ -97,7 +97,7 @@ def tree(request: HttpRequest, repo: Repository, rest: str = "main") -> HttpResp
     return render(request, "models_hub/tree.html", context)
 
 
-@require_GET
+@require_safe
 @repo_page()
 def blob(request: HttpRequest, repo: Repository, rest: str) -> HttpResponse:
     revision, commit, path = selectors.split_revision_and_path(repo, rest)
@@ -127,7 +127,7 @@ def blob(request: HttpRequest, repo: Repository, rest: str) -> HttpResponse:
     return render(request, "models_hub/blob.html", context)
 
 
-@require_GET
+@require_safe
 @repo_page()
 def commits(request: HttpRequest, repo: Repository, revision: str = "main") -> HttpResponse:
     head = selectors.revision_resolve(repo, revision)
@@ -136,7 +136,7 @@ def commits(request: HttpRequest, repo: Repository, revision: str = "main") -> H
     return render(request, "models_hub/commits.html", context)
 
 
-@require_GET
+@require_safe
 @repo_page()
 def commit_detail(request: HttpRequest, repo: Repository, oid: str) -> HttpResponse:
     commit = selectors.revision_resolve(repo, oid)

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from models_hub import selectors, uploads
 from models_hub.errors import BadRequest, HubError
@@ -120,7 +120,7 @@ def tus_resource(request: HttpRequest, upload_id) -> HttpResponse:
     return _tus_response(204, headers={"Upload-Offset": str(new_offset)})
 
 
-@require_GET
+@require_safe
 @repo_page(WRITE)
 def upload_page(request: HttpRequest, repo: Repository) -> HttpResponse:
     context = {
