@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Organization, User
@@ -15,7 +16,7 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ["username", "email", "full_name", "is_staff", "is_active", "date_joined", "last_login"]
     list_filter = ["is_staff", "is_superuser", "is_active"]
     search_fields = ["username", "email", "full_name"]
-    date_hierarchy = "date_joined"
+    ordering = ["-id"]
     fieldsets = [
         (None, {"fields": ["username", "password"]}),
         ("Profile", {"fields": ["full_name", "email", "bio"]}),
@@ -26,23 +27,35 @@ class UserAdmin(DjangoUserAdmin):
 
 
 class MembershipInline(admin.TabularInline):
+    """Roles can be changed and members removed here; new members are added on the Membership page.
+
+    A read-only user column costs no query per row (an autocomplete or raw-id widget costs one each).
+    """
+
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
     fields = ["user", "role", "created_at"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["user", "created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user", "organization")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ["name", "full_name", "member_count", "created_at"]
     search_fields = ["name", "full_name"]
-    date_hierarchy = "created_at"
     readonly_fields = ["created_at"]
     inlines = [MembershipInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+        # A correlated subquery is evaluated for the shown page only; a JOIN + GROUP BY would count every row.
+        members = Membership.objects.filter(organization=OuterRef("pk")).values("organization")
+        count = Subquery(members.annotate(n=Count("*")).values("n")[:1])
+        return super().get_queryset(request).annotate(member_count=Coalesce(count, 0))
 
     @admin.display(description="members", ordering="member_count")
     def member_count(self, obj: Organization) -> int:
@@ -68,7 +81,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     search_fields = ["name", "prefix", "user__username"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
-    date_hierarchy = "created_at"
+    ordering = ["-id"]  # creation order through the primary key index; created_at has no index
+    show_full_result_count = False
     # key_hash is left out entirely: it is never shown and never editable.
     fields = ["user", "name", "scope", "prefix", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["user", "scope", "prefix", "created_at", "last_used_at", "revoked_at"]

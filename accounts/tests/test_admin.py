@@ -167,7 +167,42 @@ def test_user_admin_edits_full_name_and_bio(admin_client, alice):
     assert 'name="full_name"' in page and 'name="bio"' in page
 
 
-def test_organisation_admin_shows_members_inline(admin_client, alice):
+def test_organisation_admin_shows_members_inline_in_constant_queries(admin_client, alice, bob):
     org = organization_create(creator=alice, name="acme")
-    page = admin_client.get(reverse("admin:accounts_organization_change", args=[org.pk])).content.decode()
-    assert "memberships-TOTAL_FORMS" in page
+    url = reverse("admin:accounts_organization_change", args=[org.pk])
+    with CaptureQueriesContext(connection) as one_member:
+        page = admin_client.get(url).content.decode()
+    assert "memberships-TOTAL_FORMS" in page and "alice" in page
+    for i in range(10):
+        make_user(f"member{i}")
+        membership_set(org=org, actor=alice, username=f"member{i}", role="read")
+    with CaptureQueriesContext(connection) as eleven_members:
+        page = admin_client.get(url).content.decode()
+    assert "member9" in page
+    assert len(eleven_members) == len(one_member)
+
+
+def test_organisation_admin_changes_a_role_inline(admin_client, alice, bob):
+    org = organization_create(creator=alice, name="acme")
+    membership = membership_set(org=org, actor=alice, username="bob", role="read")
+    admin_membership = Membership.objects.get(organization=org, user=alice)
+    url = reverse("admin:accounts_organization_change", args=[org.pk])
+    data = {
+        "name": "acme",
+        "full_name": "",
+        "description": "",
+        "memberships-TOTAL_FORMS": "2",
+        "memberships-INITIAL_FORMS": "2",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+        "memberships-0-id": str(admin_membership.pk),
+        "memberships-0-organization": str(org.pk),
+        "memberships-0-role": "admin",
+        "memberships-1-id": str(membership.pk),
+        "memberships-1-organization": str(org.pk),
+        "memberships-1-role": "write",
+    }
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    membership.refresh_from_db()
+    assert membership.role == "write"
