@@ -237,12 +237,15 @@ def test_tree_listing_recursive_expanded_and_in_a_folder(live_server, alice):
 
 def test_tree_pages_follow_link_headers(live_server, alice):
     repo = make_repo(owner=alice)
-    make_commit(repo=repo, author=alice, files={f"f/{i:03d}.txt": str(i).encode() for i in range(60)})
+    make_commit(repo=repo, author=alice, files={f"odd dir?/{i:03d}.txt": str(i).encode() for i in range(60)})
+    api = api_for(live_server)
 
-    expanded = list(api_for(live_server).list_repo_tree("alice/tiny", recursive=True, expand=True))
+    expanded = list(api.list_repo_tree("alice/tiny", recursive=True, expand=True))
+    in_folder = list(api.list_repo_tree("alice/tiny", path_in_repo="odd dir?", expand=True))
     first = httpx2.get(f"{live_server.url}/api/models/alice/tiny/tree/main?recursive=true&expand=true")
 
     assert len(expanded) == 62  # .gitattributes, the folder and 60 files
+    assert [e.path for e in in_folder] == [f"odd dir?/{i:03d}.txt" for i in range(60)]
     assert len(first.json()) == 50
     assert first.links["next"]["url"].startswith(live_server.url)
 

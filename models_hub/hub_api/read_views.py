@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.encoding import escape_uri_path
 
 from accounts.models import Membership
 from models_hub.blobs import blob_open
@@ -52,7 +53,7 @@ def _with_next_link(response: HttpResponse, request: HttpRequest, **params: obje
     query = request.GET.copy()
     for key, value in params.items():
         query[key] = str(value)
-    url = request.build_absolute_uri(request.path) + "?" + query.urlencode()
+    url = request.build_absolute_uri(escape_uri_path(request.path)) + "?" + query.urlencode()
     response["Link"] = f'<{url}>; rel="next"'
     return response
 
