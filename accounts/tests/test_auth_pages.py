@@ -171,3 +171,11 @@ def test_email_page_lists_and_adds_addresses(client, alice):
     response = client.post("/accounts/email/", {"action_add": "", "email": "alice@work.example"})
     assert response.status_code == 302
     assert alice.emailaddress_set.filter(email="alice@work.example").exists()
+
+
+def test_allauth_pages_without_an_override_use_the_site_layout(client, alice):
+    client.force_login(alice)
+    response = client.get("/accounts/reauthenticate/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "flywheel/site.css" in html and 'name="password"' in html

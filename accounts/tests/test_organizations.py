@@ -209,3 +209,11 @@ def test_settings_page_query_count_is_bounded(client, acme, alice, django_assert
         assert client.get("/organizations/acme/settings").status_code == 200
     with django_assert_max_num_queries(10):
         assert client.get("/acme").status_code == 200
+
+
+def test_the_403_page_explains_why(client, acme, charlie):
+    client.force_login(charlie)
+    response = client.get("/organizations/acme/settings")
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "Only organisation admins can change its settings." in html and "Flywheel" in html
