@@ -19,11 +19,8 @@ install: $(STAMP)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
-	@echo ""
-	@echo "  Flywheel is starting on http://127.0.0.1:$(PORT)  (Ctrl-C stops the web server and the worker)"
-	@echo "  Demo login: demo / flywheel-demo"
-	@echo ""
-	$(VENV)/bin/honcho -f platform/Procfile.dev -d . start
+	@echo "Starting the web server on http://127.0.0.1:$(PORT) and the Celery workers (Ctrl-C stops them all)"
+	@FLYWHEEL_WEB_URL=http://127.0.0.1:$(PORT)/ $(VENV)/bin/honcho -f platform/Procfile.dev -d . start || [ $$? -eq 130 ]  # 130: stopped with Ctrl-C
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
