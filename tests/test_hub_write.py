@@ -6,6 +6,9 @@ import base64
 import hashlib
 import http.client
 import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -708,3 +711,144 @@ def test_lfs_batch_needs_write_access(live_server, alice, charlie, settings):
     status, _, headers = lfs_batch(live_server, token_for(charlie), "alice/hidden", objects)
     assert status == 404 and headers["X-Error-Code"] == "RepoNotFound"
     assert lfs_batch(live_server, token_for(alice, "read"), "alice/tiny", objects)[0] == 403
+
+
+# The headline: a tiny causal LM pushed with the stock tools and loaded back by transformers
+
+
+BUILD_TINY_MODEL = """
+import json, sys
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast, pipeline
+
+sentences = ["Hello world, this is a tiny model.", "Hello there, the model speaks.", "A tiny model is happy."]
+tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+tokenizer.train_from_iterator(sentences, trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "<eos>"]))
+fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", eos_token="<eos>")
+torch.manual_seed(1234)
+config = GPT2Config(vocab_size=fast.vocab_size, n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                    bos_token_id=2, eos_token_id=2, pad_token_id=1)
+model = GPT2LMHeadModel(config)
+model.save_pretrained(sys.argv[1], safe_serialization=True)
+fast.save_pretrained(sys.argv[1])
+generate = pipeline("text-generation", model=sys.argv[1])
+print(json.dumps([generate(p, do_sample=False, max_new_tokens=8)[0]["generated_text"] for p in PROMPTS]))
+"""
+
+LOAD_FROM_HUB = """
+import json, sys
+from transformers import pipeline
+print(json.dumps({repo: [pipeline("text-generation", repo)(p, do_sample=False, max_new_tokens=8)[0]["generated_text"]
+                         for p in PROMPTS] for repo in sys.argv[1:]}))
+"""
+
+PUSH_TO_HUB = """
+import sys
+from transformers import AutoModelForCausalLM, AutoTokenizer
+AutoModelForCausalLM.from_pretrained(sys.argv[1]).push_to_hub(sys.argv[2])
+AutoTokenizer.from_pretrained(sys.argv[1]).push_to_hub(sys.argv[2])
+"""
+
+PROMPTS = ["Hello", "A tiny model"]
+
+
+def run_python(script: str, *args: str, env: dict[str, str]) -> str:
+    code = f"PROMPTS = {PROMPTS!r}\n{script}"
+    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+
+def hub_env_for(live_server, token: str, home: Path, **extra: str) -> dict[str, str]:
+    """Only what a user would set: the endpoint, the token and a cache folder (plus PATH and HOME)."""
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "HF_ENDPOINT": live_server.url,
+        "HF_TOKEN": token,
+        "HF_HOME": str(home / "hf"),
+        **extra,
+    }
+
+
+@pytest.fixture
+def tiny_model(tmp_path) -> tuple[Path, list[str]]:
+    folder = tmp_path / "tiny-model"
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    local = json.loads(run_python(BUILD_TINY_MODEL, str(folder), env=env))
+    return folder, local
+
+
+def test_tiny_model_pushed_with_the_client_generates_the_same_text(live_server, alice, tiny_model, tmp_path):
+    folder, local_generations = tiny_model
+    token = token_for(alice)
+    api = HfApi(endpoint=live_server.url, token=token)
+    api.create_repo("alice/tiny")
+    api.upload_folder(folder_path=folder, repo_id="alice/tiny", commit_message="Tiny GPT-2")
+    assert {".gitattributes", "config.json", "model.safetensors", "tokenizer.json"} <= set(
+        api.list_repo_files("alice/tiny")
+    )
+
+    run_python(PUSH_TO_HUB, str(folder), "alice/tiny-pushed", env=hub_env_for(live_server, token, tmp_path / "push"))
+    loaded = json.loads(
+        run_python(
+            LOAD_FROM_HUB, "alice/tiny", "alice/tiny-pushed", env=hub_env_for(live_server, token, tmp_path / "load")
+        )
+    )
+
+    assert loaded == {"alice/tiny": local_generations, "alice/tiny-pushed": local_generations}
+
+
+def test_hf_cli_upload_and_download(live_server, alice, tiny_model, tmp_path):
+    folder, _ = tiny_model
+    env = hub_env_for(live_server, token_for(alice), tmp_path / "cli")
+    hf = str(Path(sys.executable).parent / "hf")
+
+    upload = subprocess.run([hf, "upload", "alice/tiny-cli", str(folder)], env=env, capture_output=True, text=True)
+    assert upload.returncode == 0, upload.stderr[-3000:]
+    target = tmp_path / "downloaded"
+    # live_server threads share the one connection of the in-memory SQLite test database, so parallel
+    # downloads only run against a real database server (PostgreSQL in CI).
+    workers = "1" if connection.vendor == "sqlite" else "8"
+    download = subprocess.run(
+        [hf, "download", "alice/tiny-cli", "--local-dir", str(target), "--max-workers", workers],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert download.returncode == 0, download.stderr[-3000:]
+
+    for path in folder.iterdir():
+        assert (target / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_tiny_model_through_git_lfs(live_server, alice, tiny_model, tmp_path, settings):
+    settings.FLYWHEEL_LFS_UPLOAD_THRESHOLD = 10_000  # model.safetensors (~115 kB) goes through LFS
+    folder, local_generations = tiny_model
+    token = token_for(alice)
+    hf = str(Path(sys.executable).parent / "hf")
+
+    refused = subprocess.run(
+        [hf, "upload", "alice/tiny-lfs", str(folder)],
+        env=hub_env_for(live_server, token, tmp_path / "xet"),
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0  # hf_xet is installed: the lfs-mode file would go to Xet...
+    assert "HF_HUB_DISABLE_XET=1" in refused.stdout + refused.stderr  # ...and the user is told what to set
+
+    env = hub_env_for(live_server, token, tmp_path / "lfs", HF_HUB_DISABLE_XET="1")
+    upload = subprocess.run([hf, "upload", "alice/tiny-lfs", str(folder)], env=env, capture_output=True, text=True)
+    assert upload.returncode == 0, upload.stderr[-3000:]
+
+    weights = TreeEntry.objects.get(
+        commit=revision_resolve(repo_row("alice", "tiny-lfs"), "main"), path="model.safetensors"
+    )
+    assert weights.blob.sha256 == hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    loaded = json.loads(
+        run_python(LOAD_FROM_HUB, "alice/tiny-lfs", env=hub_env_for(live_server, token, tmp_path / "l"))
+    )
+    assert loaded == {"alice/tiny-lfs": local_generations}
