@@ -107,6 +107,11 @@ class Repository(models.Model):
             models.Index(fields=["kind", "private", "-downloads"]),
             models.Index(fields=["kind", "private", "-likes_count"]),
             models.Index(fields=["kind", "private", "-updated_at"]),
+            # For signed-in listings: "public OR mine" cannot use the private column above, so
+            # these let PostgreSQL walk the sort order and stop after one page instead of sorting.
+            models.Index(fields=["kind", "-downloads", "-id"], name="repo_kind_downloads_idx"),
+            models.Index(fields=["kind", "-likes_count", "-id"], name="repo_kind_likes_idx"),
+            models.Index(fields=["kind", "-updated_at", "-id"], name="repo_kind_updated_idx"),
         ]
 
     def __str__(self) -> str:

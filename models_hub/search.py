@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import BooleanField, Count, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.utils.functional import cached_property
 
@@ -107,16 +108,16 @@ def prefix_tsquery(text: str) -> str:
     return " & ".join([*words[:-1], f"{words[-1]}:*"])
 
 
+# The stored, GIN-indexed tsvector that migration 0003 adds on PostgreSQL (not a model field).
+_TSQUERY_MATCH = '"models_hub_repository"."search_vector" @@ to_tsquery(\'simple\'::regconfig, %s)'
+
+
 def _text_filter(repos: QuerySet[Repository], text: str) -> QuerySet[Repository]:
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchVector
-
         raw = prefix_tsquery(text)
         if not raw:
             return repos.none()
-        # This expression must stay identical to the GIN index of migration 0002, or it is not used.
-        vector = SearchVector("search_text", config="simple")
-        return repos.alias(search=vector).filter(search=SearchQuery(raw, config="simple", search_type="raw"))
+        return repos.filter(RawSQL(_TSQUERY_MATCH, (raw,), output_field=BooleanField()))  # noqa: S611 - fixed SQL, bound value
     words = search_words(text)
     if not words:
         return repos.none()
@@ -159,18 +160,30 @@ def _compute_facets(kind: str) -> dict[str, list[tuple[str, int]]]:
     return facets
 
 
+class OpenEndedPage(Page):
+    """A page whose paginator never counted to the end: it knows only whether one more row exists."""
+
+    def __init__(self, object_list, number: int, paginator: Paginator, *, has_more: bool) -> None:
+        super().__init__(object_list, number, paginator)
+        self.has_more = has_more
+
+    def has_next(self) -> bool:
+        return self.has_more
+
+
 class CappedPaginator(Paginator):
     """A Paginator whose count stops at `cap`: COUNT(*) over 100k matching rows is never run.
 
-    Beyond the cap the listing says "10,000+" and offers pages up to the cap, which is as deep as
-    anyone browses; narrowing the search is the way further.
+    Up to the cap it is an ordinary Paginator. Beyond it the listing says "more than 1,000",
+    pages are open-ended (each fetches one extra row to know whether a next page exists), and
+    any page number can be asked for; a page past the end is empty rather than an error.
     """
 
-    cap = 10_000
+    cap = 1_000
 
     @cached_property
     def count(self) -> int:
-        # Unordered and limited: the database stops after cap + 1 rows instead of sorting all of them.
+        # Unordered and limited: the database stops after cap + 1 matches instead of sorting them all.
         return self.object_list.order_by().values("pk")[: self.cap + 1].count()
 
     @property
@@ -179,4 +192,32 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def num_pages(self) -> int:
+        """Exact below the cap; beyond it, the pages known to exist (there may be more)."""
         return super().num_pages if not self.capped else -(-self.cap // self.per_page)
+
+    def validate_number(self, number) -> int:
+        if not self.capped:
+            return super().validate_number(number)
+        try:
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger("That page number is not an integer") from None
+        if number < 1:
+            raise EmptyPage("That page number is less than 1")
+        return number
+
+    def page(self, number) -> Page:
+        if not self.capped:
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        if not rows and number > 1:
+            raise EmptyPage("That page contains no results")
+        return OpenEndedPage(rows[: self.per_page], number, self, has_more=len(rows) > self.per_page)
+
+    def get_page(self, number) -> Page:
+        try:
+            return super().get_page(number) if not self.capped else self.page(number)
+        except (PageNotAnInteger, EmptyPage):
+            return self.page(1)

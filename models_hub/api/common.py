@@ -56,12 +56,13 @@ def repo_for_admin(request: Request, kind: str, namespace: str, name: str) -> Re
 
 
 class CappedPagination(PageNumberPagination):
-    """Page numbers with a count that stops at 10,000 (see CappedPaginator): no COUNT(*) over big tables."""
+    """Page numbers with a count that stops at 1,000 (see CappedPaginator): no COUNT(*) over big tables."""
 
     django_paginator_class = CappedPaginator
     page_size = 30
     page_size_query_param = "per_page"
     max_page_size = 100
+    last_page_strings = ()  # "last" has no meaning once counting stops at the cap
 
     def get_paginated_response(self, data) -> Response:
         paginator = self.page.paginator

@@ -89,8 +89,10 @@ class RepoListApi(APIView):
             ref_name = "RepoListFilter"
 
     class PageSerializer(serializers.Serializer):
-        count = serializers.IntegerField(help_text="Matching repositories, counted up to 10,000")
-        count_capped = serializers.BooleanField(help_text="True when more than 10,000 match")
+        count = serializers.IntegerField(help_text="Matching repositories, counted up to 1,000")
+        count_capped = serializers.BooleanField(
+            help_text="True when more than 1,000 match; pages then go on while `next` is set"
+        )
         next = serializers.URLField(allow_null=True)
         previous = serializers.URLField(allow_null=True)
         results = RepoSerializer(many=True)

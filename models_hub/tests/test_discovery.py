@@ -131,14 +131,28 @@ def test_pages_of_thirty(client, alice):
     assert client.get("/models", {"page": "x"}).status_code == 200
 
 
-def test_capped_paginator_stops_counting(alice):
-    for i in range(5):
+def test_capped_paginator_stops_counting_and_pages_on(alice):
+    for i in range(7):
         make_repo(owner=alice, name=f"m{i}")
-    paginator = CappedPaginator(repo_search(user=None, query=RepoQuery()), 2)
+    paginator = CappedPaginator(repo_search(user=None, query=RepoQuery(sort="name")), 2)
     paginator.cap = 3
 
     assert paginator.count == 4 and paginator.capped
-    assert paginator.num_pages == 2
+    last = paginator.page(4)
+    assert [r.name for r in last.object_list] == ["m6"] and not last.has_next()
+    assert paginator.page(3).has_next()
+    assert paginator.get_page(99).number == 1
+
+
+def test_listing_beyond_the_cap_says_more_than(client, alice, monkeypatch):
+    monkeypatch.setattr(CappedPaginator, "cap", 3)
+    for i in range(5):
+        make_repo(owner=alice, name=f"m{i}")
+
+    response = client.get("/models", {"per_page": 2, "page": 2})
+
+    assert b"More than 3 models" in response.content
+    assert b'rel="next"' in response.content and b'rel="prev"' in response.content
 
 
 # One URL, two answers
@@ -222,7 +236,7 @@ def test_prefix_tsquery_keeps_only_words():
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the GIN index exists only on PostgreSQL")
 def test_search_uses_the_gin_index_on_postgresql(alice):
-    # The expression Django generates must be the indexed one, character for character.
+    # The stored vector of migration 0003 and its GIN index, not a to_tsvector() per row.
     now = timezone.now()
     Repository.objects.bulk_create(
         Repository(
@@ -241,7 +255,8 @@ def test_search_uses_the_gin_index_on_postgresql(alice):
 
     plan = repo_search(user=None, query=RepoQuery(search="word7 m4")).explain()
 
-    assert "models_hub_repository_search_gin" in plan
+    assert "models_hub_repository_search_vector_gin" in plan
+    assert "to_tsvector" not in plan
 
 
 # Query counts
