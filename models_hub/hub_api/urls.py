@@ -31,6 +31,6 @@ urlpatterns = [
     re_path(rf"{API_REPO}/auth-check/write$", read_views.auth_check, {"write": True}, name="auth-check-write"),
     re_path(rf"{API_REPO}/xet-read-token/(?P<revision>.+)$", read_views.xet_read_token, name="xet-read-token"),
     path("", include("models_hub.hub_api.write_urls")),
-    # Last: nothing under /api/ (other than /api/v1/, routed before this module) falls through to HTML.
-    re_path(r"^api/(?P<rest>.*)$", read_views.api_not_found, name="api-not-found"),
+    # Last: nothing under /api/ falls through to an HTML 404. /api/v1/ (the REST API) is left to its own routes.
+    re_path(r"^api/(?!v1/)(?P<rest>.*)$", read_views.api_not_found, name="api-not-found"),
 ]
