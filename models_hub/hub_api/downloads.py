@@ -7,10 +7,12 @@ a whole-file answer goes through FileResponse so gunicorn can use sendfile().
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import re
 from dataclasses import dataclass
 
+from django.db import DatabaseError
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
@@ -19,6 +21,8 @@ from models_hub.blobs import blob_open, iter_file
 from models_hub.hub_api.reading import find_repo, hub_read
 from models_hub.models import Blob, Commit, Repository, TreeEntry
 from models_hub.selectors import file_entry, split_revision_and_path
+
+logger = logging.getLogger(__name__)
 
 STREAM_CHUNK = 1024 * 1024
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -174,4 +178,8 @@ def _length_headers(response: HttpResponse, blob: Blob, byte_range: ByteRange | 
 
 
 def _count_download(repo: Repository) -> None:
-    services.repo_record_download(repo=repo)
+    """A busy database must not fail a download: the count is best effort."""
+    try:
+        services.repo_record_download(repo=repo)
+    except DatabaseError:
+        logger.warning("Could not count a download of %s", repo.repo_id, exc_info=True)
