@@ -10,6 +10,7 @@ urlpatterns = [
     path("settings/profile", views.settings_profile, name="settings-profile"),
     path("settings/tokens", views.tokens, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),
+    path("settings/organizations", views.settings_organizations, name="settings-orgs"),
     path("organizations/new", views.organization_new, name="org-new"),
     path("organizations/<str:name>/settings", views.organization_settings, name="org-settings"),
     path(

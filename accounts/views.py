@@ -77,6 +77,12 @@ def token_revoke(request, token_id: int):
 
 
 @login_required
+def settings_organizations(request):
+    memberships = selectors.organizations_for_user(user=request.user)
+    return render(request, "accounts/settings_organizations.html", {"memberships": memberships})
+
+
+@login_required
 def organization_new(request):
     form = OrganizationCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

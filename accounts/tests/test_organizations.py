@@ -217,3 +217,13 @@ def test_the_403_page_explains_why(client, acme, charlie):
     assert response.status_code == 403
     html = response.content.decode()
     assert "Only organisation admins can change its settings." in html and "Flywheel" in html
+
+
+def test_settings_lists_my_organisations_with_links_by_role(client, acme, alice, bob, django_assert_max_num_queries):
+    organization_create(creator=bob, name="bobcorp")
+    client.force_login(bob)
+    with django_assert_max_num_queries(5):
+        html = client.get("/settings/organizations").content.decode()
+    assert 'href="/acme"' in html and 'href="/bobcorp"' in html
+    assert "/organizations/bobcorp/settings" in html  # bob is admin there
+    assert "/organizations/acme/settings" not in html and "/organizations/acme/members/bob/remove" in html
