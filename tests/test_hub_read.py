@@ -320,17 +320,20 @@ def test_whoami_and_auth_check(live_server, alice, charlie):
         api_for(live_server, token_create(user=charlie, name="x").secret).auth_check("alice/secret")
 
 
-def test_hf_cli_whoami_shows_the_user(live_server, alice, hf_home):
+def test_hf_cli_login_then_whoami_shows_the_user(live_server, alice, hf_home):
     secret = token_create(user=alice, name="cli").secret
     env = child_env(endpoint=live_server.url, home=hf_home)
-    env["HF_TOKEN"] = secret
+    hf = str(Path(sys.executable).parent / "hf")
 
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "hf"), "auth", "whoami"], env=env, capture_output=True, text=True, timeout=60
+    login = subprocess.run(
+        [hf, "auth", "login", "--token", secret], env=env, capture_output=True, text=True, timeout=60
     )
+    whoami = subprocess.run([hf, "auth", "whoami"], env=env, capture_output=True, text=True, timeout=60)
 
-    assert done.returncode == 0, done.stderr
-    assert "alice" in done.stdout
+    assert login.returncode == 0, login.stderr
+    assert (hf_home / "token").read_text().strip() == secret
+    assert whoami.returncode == 0, whoami.stderr
+    assert "alice" in whoami.stdout
 
 
 # --- Listings ------------------------------------------------------------------------------------
