@@ -174,7 +174,11 @@ class RepoTag(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["repository", "name"], name="repotag_unique")]
-        indexes = [models.Index(fields=["name"])]
+        indexes = [
+            models.Index(fields=["name"]),
+            # Filtering listings by a common tag reads (name -> repositories) from the index alone.
+            models.Index(fields=["name", "repository"], name="repotag_name_repo_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import connection
-from django.db.models import BooleanField, Count, QuerySet
+from django.db.models import BooleanField, Count, Exists, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.utils.functional import cached_property
@@ -82,7 +82,9 @@ def repo_search(*, user: User | None, query: RepoQuery) -> QuerySet[Repository]:
             repos = repos.filter(**{field_name: value})
     for tag in [clean_filter(t) for t in query.tags][:MAX_TAG_FILTERS]:
         if tag:
-            repos = repos.filter(tag_rows__name=tag)
+            # EXISTS, not a join: a per-row index probe that stops with the page (or the capped count),
+            # where a join hashed every repository carrying a common tag first.
+            repos = repos.filter(Exists(RepoTag.objects.filter(repository=OuterRef("pk"), name=tag)))
     text = " ".join(clean_filter(query.search).split())
     if text:
         repos = _text_filter(repos, text)

@@ -1,0 +1,315 @@
+"""Upload through the REST API and download through the resolve URL, against plain disk copies.
+
+    .venv/bin/python -m bench.bench_api_upload                  # quick: a 64 MiB file
+    BENCH_FULL=1 .venv/bin/python -m bench.bench_api_upload     # 1 GiB
+    BENCH_UPLOAD_BYTES=268435456 .venv/bin/python -m bench.bench_api_upload
+
+It migrates a throw-away FLYWHEEL_DATA_DIR (SQLite), creates a user, a write token and a
+repository, starts gunicorn from .venv/bin (2 workers x 8 threads) on a free port, and streams
+one file through POST /api/v1/repos/model/<ns>/<name>/upload/main/ with a generator-built
+multipart body (never held in memory). Baselines measured in the same run on the same disk:
+shutil.copyfile for the upload, a plain read for the download. It samples the RSS of the
+gunicorn workers while uploading, checks the stored SHA-256, and checks that a Range request
+answers 206 with the right bytes. Targets: upload and download >= 0.5x, RSS growth < 64 MiB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CHUNK = 1024 * 1024
+MIB = 1024 * 1024
+
+SETUP = """
+import json, django
+django.setup()
+from accounts.models import User
+from accounts.services import token_create
+from models_hub import services
+user = User.objects.create_user(username="bench", email="bench@example.com", password="bench-password")
+services.repo_create(kind="model", namespace="bench", name="upload", creator=user)
+print(json.dumps({"token": token_create(user=user, name="bench", scope="write").secret}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "S3_BUCKET")}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "FLYWHEEL_DATA_DIR": str(data_dir),
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-only-secret-key",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+def make_source(path: Path, size: int) -> str:
+    """Random bytes (nothing compresses or deduplicates them); returns their SHA-256."""
+    digest = hashlib.sha256()
+    block = os.urandom(8 * MIB)
+    with open(path, "wb") as handle:
+        left = size
+        while left > 0:
+            piece = block[: min(len(block), left)]
+            # Vary each block so no two are equal.
+            piece = left.to_bytes(8, "little") + piece[8:]
+            handle.write(piece)
+            digest.update(piece)
+            left -= len(piece)
+    return digest.hexdigest()
+
+
+def multipart(path: Path, field_path: str, boundary: str) -> tuple[list[bytes], int]:
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="message"\r\n\r\nBench upload\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="paths"\r\n\r\n{field_path}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    return [head, tail], len(head) + path.stat().st_size + len(tail)
+
+
+def body_stream(path: Path, head: bytes, tail: bytes) -> Iterator[bytes]:
+    yield head
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+    yield tail
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of each gunicorn worker, sampled every 20 ms."""
+
+    def __init__(self, master_pid: int) -> None:
+        super().__init__(daemon=True)
+        self.master = psutil.Process(master_pid)
+        self.baseline = self._sample()
+        self.peak = dict(self.baseline)
+        self.running = True
+
+    def _sample(self) -> dict[int, int]:
+        sizes = {}
+        for worker in self.master.children():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                sizes[worker.pid] = worker.memory_info().rss
+        return sizes
+
+    def run(self) -> None:
+        while self.running:
+            for pid, rss in self._sample().items():
+                self.peak[pid] = max(self.peak.get(pid, 0), rss)
+            time.sleep(0.02)
+
+    def growth(self) -> int:
+        return max((self.peak[pid] - self.baseline.get(pid, self.peak[pid])) for pid in self.peak)
+
+
+def wait_until_up(port: int, server: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("gunicorn exited during start-up")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/v1/models/")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer in time")
+
+
+def upload(port: int, token: str, source: Path) -> tuple[float, dict]:
+    boundary = uuid.uuid4().hex
+    (head, tail), length = multipart(source, "weights/big.bin", boundary)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(length),
+    }
+    start = time.perf_counter()
+    conn.request(
+        "POST", "/api/v1/repos/model/bench/upload/upload/main/", body=body_stream(source, head, tail), headers=headers
+    )
+    response = conn.getresponse()
+    payload = response.read()
+    elapsed = time.perf_counter() - start
+    if response.status != 201:
+        raise RuntimeError(f"upload answered {response.status}: {payload[:500]!r}")
+    return elapsed, json.loads(payload)
+
+
+def download(port: int, url: str, headers: dict | None = None) -> tuple[float, int, bytes, int]:
+    """(seconds, bytes, first 64 KiB, status) reading the whole body in 1 MiB pieces."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    start = time.perf_counter()
+    conn.request("GET", url, headers=headers or {})
+    response = conn.getresponse()
+    if response.status in (301, 302, 307):
+        location = response.getheader("Location")
+        response.read()
+        return download(port, location, headers)
+    total, first = 0, b""
+    while chunk := response.read(CHUNK):
+        if not first:
+            first = chunk[: 64 * 1024]
+        total += len(chunk)
+    return time.perf_counter() - start, total, first, response.status
+
+
+def read_from_disk(path: Path) -> float:
+    start = time.perf_counter()
+    with open(path, "rb") as handle:
+        while handle.read(CHUNK):
+            pass
+    return time.perf_counter() - start
+
+
+def rate(size: int, seconds: float) -> float:
+    return size / MIB / seconds
+
+
+def main() -> int:
+    full = os.environ.get("BENCH_FULL") == "1"
+    size = int(os.environ.get("BENCH_UPLOAD_BYTES", str(1024 * MIB if full else 64 * MIB)))
+    workdir = Path(tempfile.mkdtemp(prefix="flywheel-bench-upload-"))
+    data_dir = workdir / "data"
+    env = server_env(data_dir)
+    server = None
+    failures = []
+    try:
+        python = str(BIN / "python")
+        subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        for folder in ("broker/queue", "broker/processed"):
+            (data_dir / folder).mkdir(parents=True, exist_ok=True)
+        setup = subprocess.run([python, "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+        token = json.loads(setup.stdout.strip().splitlines()[-1])["token"]
+
+        source = data_dir / "source.bin"
+        expected_sha = make_source(source, size)
+        copy_target = data_dir / "copy.bin"
+        start = time.perf_counter()
+        shutil.copyfile(source, copy_target)
+        with open(copy_target, "rb+") as handle:
+            os.fsync(handle.fileno())
+        copy_seconds = time.perf_counter() - start
+        copy_target.unlink()
+
+        port = free_port()
+        log = open(workdir / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the server
+        server = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "config.wsgi:application",
+                "--workers",
+                "2",
+                "--threads",
+                "8",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--timeout",
+                "900",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until_up(port, server)
+        sampler = RssSampler(server.pid)
+        sampler.start()
+        upload_seconds, result = upload(port, token, source)
+        sampler.running = False
+        sampler.join()
+        stored = result["files"][0]
+        if stored["sha256"] != expected_sha or stored["size"] != size:
+            failures.append("the stored file's SHA-256 or size differs from what was sent")
+        growth = sampler.growth()
+
+        blob_path = data_dir / "blobs" / "blobs" / expected_sha[:2] / expected_sha[2:4] / expected_sha
+        disk_seconds = read_from_disk(blob_path if blob_path.exists() else source)
+        url = "/bench/upload/resolve/main/weights/big.bin"
+        down_seconds, received, first, status = download(port, url)
+        if status != 200 or received != size:
+            failures.append(f"download answered {status} with {received:,} bytes")
+        with open(source, "rb") as handle:
+            if first != handle.read(len(first)):
+                failures.append("downloaded bytes differ from the source")
+            handle.seek(1000)
+            want = handle.read(1000)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("GET", url, headers={"Range": "bytes=1000-1999"})
+        ranged = conn.getresponse()
+        got = ranged.read()
+        range_ok = ranged.status == 206 and got == want
+
+        up_ratio = rate(size, upload_seconds) / rate(size, copy_seconds)
+        down_ratio = rate(size, down_seconds) / rate(size, disk_seconds)
+        print(f"bench_api_upload: {size / MIB:,.0f} MiB, gunicorn 2 workers x 8 threads, SQLite, {workdir}")
+        print(f"  baseline shutil.copyfile (same disk) {rate(size, copy_seconds):9.1f} MiB/s")
+        print(
+            f"  POST /api/v1/.../upload/main/        {rate(size, upload_seconds):9.1f} MiB/s  "
+            f"ratio {up_ratio:.2f}x (target >= 0.5x)"
+        )
+        print(f"  worker peak RSS growth during upload  {growth / MIB:9.1f} MiB (target < 64 MiB)")
+        print(f"  baseline read from disk              {rate(size, disk_seconds):9.1f} MiB/s")
+        print(
+            f"  GET /<ns>/<name>/resolve/main/<file>  {rate(size, down_seconds):9.1f} MiB/s  "
+            f"ratio {down_ratio:.2f}x (target >= 0.5x)"
+        )
+        print(f"  Range bytes=1000-1999 -> {ranged.status}, {'right bytes' if range_ok else 'WRONG'}")
+        if up_ratio < 0.5:
+            failures.append(f"upload ratio {up_ratio:.2f} < 0.5")
+        if down_ratio < 0.5:
+            failures.append(f"download ratio {down_ratio:.2f} < 0.5")
+        if growth >= 64 * MIB:
+            failures.append(f"RSS grew by {growth / MIB:.1f} MiB")
+        if not range_ok:
+            failures.append("Range request did not answer 206 with the right bytes")
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("targets:", "MET" if not failures else "NOT MET")
+    for failure in failures:
+        print("  -", failure)
+    return 0 if not failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
