@@ -12,3 +12,6 @@ from config.settings import DATA_DIR, STORAGES  # noqa: E402
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
     STORAGES["default"]["OPTIONS"]["location"] = Path(DATA_DIR) / "blobs"
+
+# Live-server threads must not keep connections open, or dropping the test database waits on them.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
