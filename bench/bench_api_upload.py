@@ -149,9 +149,9 @@ def wait_until_up(port: int, server: subprocess.Popen, timeout: float = 60) -> N
     raise RuntimeError("gunicorn did not answer in time")
 
 
-def upload(port: int, token: str, source: Path) -> tuple[float, dict]:
+def upload(port: int, token: str, source: Path, repo_path: str = "weights/big.bin") -> tuple[float, dict]:
     boundary = uuid.uuid4().hex
-    (head, tail), length = multipart(source, "weights/big.bin", boundary)
+    (head, tail), length = multipart(source, repo_path, boundary)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     headers = {
         "Authorization": f"Bearer {token}",
@@ -247,6 +247,11 @@ def main() -> int:
             stderr=subprocess.STDOUT,
         )
         wait_until_up(port, server)
+        # Warm both workers (first requests import views and open the database), as a running site is.
+        warm = data_dir / "warm.txt"
+        warm.write_bytes(b"warm-up\n")
+        for i in range(4):
+            upload(port, token, warm, f"warm/{i}.txt")
         sampler = RssSampler(server.pid)
         sampler.start()
         upload_seconds, result = upload(port, token, source)
@@ -258,9 +263,13 @@ def main() -> int:
         growth = sampler.growth()
 
         blob_path = data_dir / "blobs" / "blobs" / expected_sha[:2] / expected_sha[2:4] / expected_sha
-        disk_seconds = read_from_disk(blob_path if blob_path.exists() else source)
         url = "/bench/upload/resolve/main/weights/big.bin"
-        down_seconds, received, first, status = download(port, url)
+        for _ in range(4):
+            download(port, url, {"Range": "bytes=0-0"})
+        # Best of three for both sides: the machine is shared, so one slow pass says little.
+        disk_seconds = min(read_from_disk(blob_path if blob_path.exists() else source) for _ in range(3))
+        runs = [download(port, url) for _ in range(3)]
+        down_seconds, received, first, status = min(runs, key=lambda run: run[0])
         if status != 200 or received != size:
             failures.append(f"download answered {status} with {received:,} bytes")
         with open(source, "rb") as handle:
@@ -283,9 +292,9 @@ def main() -> int:
             f"ratio {up_ratio:.2f}x (target >= 0.5x)"
         )
         print(f"  worker peak RSS growth during upload  {growth / MIB:9.1f} MiB (target < 64 MiB)")
-        print(f"  baseline read from disk              {rate(size, disk_seconds):9.1f} MiB/s")
+        print(f"  baseline read from disk (best of 3)  {rate(size, disk_seconds):9.1f} MiB/s")
         print(
-            f"  GET /<ns>/<name>/resolve/main/<file>  {rate(size, down_seconds):9.1f} MiB/s  "
+            f"  GET .../resolve/main/<file> (best of 3) {rate(size, down_seconds):9.1f} MiB/s  "
             f"ratio {down_ratio:.2f}x (target >= 0.5x)"
         )
         print(f"  Range bytes=1000-1999 -> {ranged.status}, {'right bytes' if range_ok else 'WRONG'}")
