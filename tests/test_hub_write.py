@@ -520,6 +520,12 @@ def test_file_over_the_size_limit_is_413(live_server, alice, settings):
 
     assert status == 413
     assert "1,000 bytes" in payload["error"]
+    with pytest.raises(HfHubHTTPError) as excinfo:  # the client is stopped at preupload, before sending
+        api_for(live_server, alice).upload_file(
+            path_or_fileobj=b"x" * 5000, path_in_repo="big.bin", repo_id="alice/tiny"
+        )
+    assert excinfo.value.response.status_code == 413
+    assert "preupload" in str(excinfo.value.response.url)
     assert "big.bin" not in files_at(repo)
 
 

@@ -156,9 +156,9 @@ def repo_create(request: HttpRequest) -> HttpResponse:
     except Conflict as exc:
         # With exist_ok the client reads "url" from this 409 body, as the Hub sends it.
         existing = Repository.objects.filter(kind=kind, namespace__iexact=namespace, name__iexact=name).first()
-        response = hub_error(exc.status, exc.message)
-        if existing is not None:
-            response.content = json.dumps({"error": exc.message, "url": repo_url(request, existing)}).encode()
+        body = {"error": exc.message, "url": repo_url(request, existing)} if existing else {"error": exc.message}
+        response = JsonResponse(body, status=exc.status)
+        response["X-Error-Message"] = exc.message
         return response
     return JsonResponse({"url": repo_url(request, repo), "name": repo.repo_id, "id": repo.repo_id})
 
@@ -251,6 +251,8 @@ def preupload(request: HttpRequest, repo_type: str, namespace: str, name: str, r
             normalize_repo_path(path)
         except InvalidPath as exc:
             raise BadRequest(f"Bad path {path!r}: {exc}") from None
+        if size > settings.FLYWHEEL_MAX_UPLOAD_BYTES:  # refuse before the client sends gigabytes
+            raise PayloadTooLarge(f"{path} is larger than the limit of {settings.FLYWHEEL_MAX_UPLOAD_BYTES:,} bytes.")
         wanted.append((path, size))
     commit = revision_resolve(repo, revision)
     current = {
