@@ -14,6 +14,7 @@ from drf_spectacular.validation import validate_schema
 from accounts.services import membership_set, organization_create, token_create
 from conftest import make_commit, make_repo, make_user
 from models_hub.models import Repository
+from models_hub.search import CappedPaginator
 
 pytestmark = pytest.mark.django_db
 
@@ -96,6 +97,19 @@ def test_list_pages(client, alice):
     assert first["count"] == 7 and len(first["results"]) == 5
     assert len(second["results"]) == 2 and second["next"] is None
     assert client.get("/api/v1/models/?page=9").status_code == 404
+
+
+def test_list_beyond_the_count_cap_pages_on(client, alice, monkeypatch):
+    monkeypatch.setattr(CappedPaginator, "cap", 3)
+    for i in range(5):
+        make_repo(owner=alice, name=f"m{i}")
+
+    first = client.get("/api/v1/models/?per_page=2&sort=downloads").json()
+    last = client.get("/api/v1/models/?per_page=2&page=3").json()
+
+    assert first["count"] == 3 and first["count_capped"] is True and first["next"]
+    assert len(last["results"]) == 1 and last["next"] is None and last["previous"]
+    assert client.get("/api/v1/models/?per_page=2&page=4").status_code == 404
 
 
 def test_list_rejects_bad_parameters_with_400(client):
