@@ -858,3 +858,53 @@ def test_tiny_model_through_git_lfs(live_server, alice, tiny_model, tmp_path, se
         run_python(LOAD_FROM_HUB, "alice/tiny-lfs", env=hub_env_for(live_server, token, tmp_path / "l"))
     )
     assert loaded == {"alice/tiny-lfs": local_generations}
+
+
+def test_commit_parser_memory_stays_bounded_whatever_the_file_size():
+    """A 48 MiB file line is parsed with a few MiB of memory: content goes to disk as it arrives."""
+    import tracemalloc
+
+    from models_hub.hub_api.commit_stream import READ_CHUNK, parse_commit_stream
+
+    block = hashlib.sha256(b"seed").digest() * 3 * 1024  # 96 KiB, a multiple of 3 bytes
+    blocks = 512  # 48 MiB of content, 64 MiB of base64
+
+    def body():
+        yield json.dumps(header_line("Big")).encode() + b"\n"
+        yield b'{"key": "file", "value": {"content": "'
+        encoded = base64.b64encode(block)
+        for _ in range(blocks):
+            yield encoded
+        yield b'", "path": "big.bin", "encoding": "base64"}}\n'
+
+    pieces = body()
+    pending = bytearray()
+    largest_read = 0
+
+    def read(size: int) -> bytes:
+        nonlocal largest_read
+        largest_read = max(largest_read, size)
+        while len(pending) < size:
+            piece = next(pieces, None)
+            if piece is None:
+                break
+            pending.extend(piece)
+        data = bytes(pending[:size])
+        del pending[:size]
+        return data
+
+    expected = hashlib.sha256()
+    for _ in range(blocks):
+        expected.update(block)
+    tracemalloc.start()
+    parsed = parse_commit_stream(read)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    try:
+        streamed = parsed.files["big.bin"]
+        assert streamed.size == len(block) * blocks
+        assert streamed.sha256 == expected.hexdigest()
+        assert largest_read == READ_CHUNK
+        assert peak < 8 * 1024 * 1024, f"peak {peak:,} bytes"
+    finally:
+        parsed.discard()
