@@ -157,7 +157,7 @@ class _Input:
         if got != char[0]:
             raise self.error(f"expected {char.decode()!r}, found {chr(got)!r}.")
 
-    def string_pieces(self, *, budgeted: bool) -> Iterator[bytes]:
+    def string_pieces(self, *, budgeted: bool) -> Iterator[bytes | memoryview]:
         """Yield the raw (escape-decoded) bytes of a JSON string whose opening quote was read.
 
         bytes.find (memchr) finds the end quote at memory speed; a regular expression would cap
@@ -174,7 +174,7 @@ class _Input:
                 self._backslash = found if found >= 0 else len(buf)
             end = min(quote if quote >= 0 else len(buf), self._backslash)
             if end > start:
-                piece = buf[start:end]
+                piece = memoryview(buf)[start:end]
                 if budgeted:
                     self.spend(end - start)
                     if _CONTROL.search(piece):
@@ -317,24 +317,39 @@ class _LineParser:
             raise self.src.error(f"{token[:20].decode(errors='replace')!r} is not a JSON value.") from None
 
 
-def _decode_base64(pieces: Iterator[bytes], error: Callable[[str], Exception]) -> Iterator[bytes]:
-    """Decode base64 text arriving in arbitrary pieces; strict (no junk, padding only at the end)."""
+def _decode_base64(pieces: Iterator[bytes | memoryview], error: Callable[[str], Exception]) -> Iterator[bytes]:
+    """Decode base64 text arriving in arbitrary pieces; strict (no junk, padding only at the end).
+
+    Pieces are decoded in place (memoryviews, no copies); only a split quad is carried over.
+    """
     carry = b""
     finished = False
-    for piece in pieces:
-        data = carry + piece if carry else piece
-        cut = len(data) - len(data) % 4
-        carry = data[cut:]
-        if not cut:
-            continue
+
+    def decode(quads: bytes | memoryview) -> bytes:
+        nonlocal finished
         if finished:
             raise error("the base64 content goes on after its padding.")
         try:
-            decoded = binascii.a2b_base64(data[:cut], strict_mode=True)
+            decoded = binascii.a2b_base64(quads, strict_mode=True)
         except binascii.Error as exc:
             raise error(f"the file content is not valid base64 ({exc}).") from None
-        finished = data[cut - 1] == ord("=")
-        yield decoded
+        finished = quads[-1] == ord("=")
+        return decoded
+
+    for piece in pieces:
+        view = memoryview(piece)
+        if carry:
+            take = min(4 - len(carry), len(view))
+            carry += view[:take].tobytes()
+            view = view[take:]
+            if len(carry) < 4:
+                continue
+            yield decode(carry)
+            carry = b""
+        cut = len(view) - len(view) % 4
+        carry = view[cut:].tobytes()
+        if cut:
+            yield decode(view[:cut])
     if carry:
         raise error("the base64 content is truncated (its length is not a multiple of 4).")
 
