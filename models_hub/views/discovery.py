@@ -130,6 +130,7 @@ def repo_list(request: HttpRequest, kind: str) -> HttpResponse:
         "facet_groups": facet_groups(request.GET, query, repo_facets(kind=kind)),
         "active_filters": active_filters(request.GET, query),
         "sort_labels": SORT_LABELS,
+        "default_page_size": PAGE_SIZE,
     }
     fragment = request.htmx and not request.htmx.history_restore_request
     template = "models_hub/list.html#results" if fragment else "models_hub/list.html"
