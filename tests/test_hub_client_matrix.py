@@ -105,8 +105,10 @@ def test_client_version_pushes_and_pulls(live_server, alice, tmp_path, version):
     assert seen["snapshot_commit"] == seen["commit"]
     assert "empty.txt" not in seen["main_after"] and "dev.txt" not in seen["main_after"]
     assert "dev.txt" in seen["dev_after"] and "empty.txt" in seen["dev_after"]
-    repo = Repository.objects.get(namespace="alice", name=f"matrix-{version.replace('.', '-')}")
-    assert repo.private and repo.license == "mit"
+    assert seen["private_after"] is False
+    assert seen["moved_download_ok"]
+    repo = Repository.objects.get(namespace="alice", name=f"matrix-{version.replace('.', '-')}-moved")
+    assert not repo.private and repo.license == "mit"
 
 
 @pytest.mark.parametrize("version", VERSIONS)

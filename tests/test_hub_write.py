@@ -172,8 +172,9 @@ def test_update_repo_settings_toggles_visibility_for_admins_only(live_server, al
     assert not repo_row("alice", "tiny").private
 
 
-def test_move_repo_renames_and_leaves_a_redirect(live_server, alice):
-    make_repo(owner=alice, name="old-name")
+def test_move_repo_renames_and_leaves_a_redirect(live_server, alice, tmp_path):
+    repo = make_repo(owner=alice, name="old-name")
+    make_commit(repo=repo, author=alice, files={"a.txt": b"still here"})
     api = api_for(live_server, alice)
 
     api.move_repo("alice/old-name", "alice/new-name")
@@ -181,6 +182,10 @@ def test_move_repo_renames_and_leaves_a_redirect(live_server, alice):
     repo = repo_row("alice", "new-name")
     assert repo.redirects.filter(namespace="alice", name="old-name").exists()
     assert not Repository.objects.filter(name="old-name").exists()
+    assert Path(api.hf_hub_download("alice/old-name", "a.txt", cache_dir=tmp_path)).read_bytes() == b"still here"
+    with pytest.raises(HfHubHTTPError) as excinfo:
+        api_for(live_server, alice).move_repo("alice/new-name", "bob/taken")
+    assert excinfo.value.response.status_code == 403
 
 
 def test_unlike_and_like(live_server, alice, bob):

@@ -4,7 +4,8 @@
 
 Creates a private repo (and checks exist_ok), uploads a folder, lists its files, downloads each
 file with hf_hub_download and the whole repo with snapshot_download, compares bytes, then
-commits to a new branch and deletes a file. Prints one JSON line with what it saw.
+commits to a new branch, deletes a file, makes the repo public and renames it (then downloads through
+the old id). Prints one JSON line with what it saw.
 """
 
 from __future__ import annotations
@@ -76,6 +77,15 @@ def main() -> None:
     main_after = sorted(api.list_repo_files(args.repo_id))
     dev_after = sorted(api.list_repo_files(args.repo_id, revision="dev"))
 
+    api.update_repo_settings(args.repo_id, private=False)
+    private_after = api.repo_info(args.repo_id).private
+    api.move_repo(args.repo_id, f"{args.repo_id}-moved")
+    # The old id keeps working for downloads (a relative 307 the client follows).
+    moved = hf_hub_download(
+        args.repo_id, "config.json", endpoint=args.endpoint, token=args.token, cache_dir=args.workdir / "moved"
+    )
+    moved_download_ok = Path(moved).read_bytes() == files["config.json"]
+
     print(
         json.dumps(
             {
@@ -89,6 +99,8 @@ def main() -> None:
                 "snapshot_commit": snapshot.name,
                 "main_after": main_after,
                 "dev_after": dev_after,
+                "private_after": private_after,
+                "moved_download_ok": moved_download_ok,
             }
         )
     )
