@@ -122,7 +122,12 @@ def test_create_dataset_repo_url_has_the_datasets_prefix(live_server, alice):
     url = api_for(live_server, alice).create_repo("alice/corpus", repo_type="dataset")
 
     assert url == f"{live_server.url}/datasets/alice/corpus"
-    assert repo_row("alice", "corpus", kind="dataset").kind == "dataset"
+    repo = repo_row("alice", "corpus", kind="dataset")
+    info = api_for(live_server, alice).upload_file(
+        path_or_fileobj=b"a,b\n1,2\n", path_in_repo="data/train.csv", repo_id="alice/corpus", repo_type="dataset"
+    )
+    assert info.commit_url == f"{live_server.url}/datasets/alice/corpus/commit/{info.oid}"
+    assert files_at(repo)["data/train.csv"] == b"a,b\n1,2\n"
 
 
 def test_create_repo_in_someone_elses_namespace_is_forbidden(live_server, alice, bob):
