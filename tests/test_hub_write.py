@@ -918,3 +918,14 @@ def test_commit_parser_memory_stays_bounded_whatever_the_file_size():
         assert peak < 8 * 1024 * 1024, f"peak {peak:,} bytes"
     finally:
         parsed.discard()
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b"not json", b"\xff\xfe", b'["a list"]', b'{"name": 7}'])
+def test_hostile_json_bodies_get_400(live_server, alice, body):
+    headers = {"Authorization": f"Bearer {token_for(alice)}", "Content-Type": "application/json"}
+
+    status, payload, _ = raw_request(live_server, "POST", "/api/repos/create", body, headers)
+
+    assert status == 400, payload
+    assert payload["error"]
+    assert not Repository.objects.exists()

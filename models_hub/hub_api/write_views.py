@@ -75,7 +75,7 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested arrays
         raise BadRequest("The request body must be JSON.") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.")
