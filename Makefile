@@ -16,9 +16,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-run: install
+demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo
+
+run: demo
 	@echo "Starting the web server on http://127.0.0.1:$(PORT) and the Celery workers (Ctrl-C stops them all)"
 	@FLYWHEEL_WEB_URL=http://127.0.0.1:$(PORT)/ $(VENV)/bin/honcho -f platform/Procfile.dev -d . start || [ $$? -eq 130 ]  # 130: stopped with Ctrl-C
 
