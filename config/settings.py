@@ -127,7 +127,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = DATA_DIR / "static"
 WHITENOISE_USE_FINDERS = True
 
 # Blobs go through Django's storage API: local files by default, an S3-compatible bucket by variable.
@@ -210,6 +210,15 @@ CELERY_TASK_ROUTES = {
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Shared by every web process on a machine (the facet lists are cached here); Redis when CACHE_URL is set.
+CACHE_URL = env_str("CACHE_URL")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": DATA_DIR / "cache"}
+    }
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
@@ -223,5 +232,5 @@ LOGGING = {
     "loggers": {"django.request": {"level": "ERROR"}},
 }
 
-for _path in (DATA_DIR, DATA_DIR / "tmp", DATA_DIR / "uploads"):
+for _path in (DATA_DIR, DATA_DIR / "tmp", DATA_DIR / "uploads", DATA_DIR / "static"):
     _path.mkdir(parents=True, exist_ok=True)

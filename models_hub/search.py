@@ -141,6 +141,11 @@ def repo_facets(*, kind: str) -> dict[str, list[tuple[str, int]]]:
     return facets
 
 
+def repo_facets_invalidate() -> None:
+    """Forget cached facets, e.g. when a repository turns private and its tags must vanish at once."""
+    cache.delete_many([f"flywheel:repo-facets:{kind}" for kind in Repository.Kind.values])
+
+
 def _compute_facets(kind: str) -> dict[str, list[tuple[str, int]]]:
     public = Repository.objects.filter(kind=kind, private=False)
     facets: dict[str, list[tuple[str, int]]] = {}

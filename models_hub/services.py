@@ -20,6 +20,7 @@ from models_hub.models import Blob, Commit, Like, Ref, RepoRedirect, Repository,
 from models_hub.paths import InvalidPath, normalize_folder_path, normalize_repo_path
 from models_hub.refnames import validate_ref_name
 from models_hub.safetensors_check import InvalidSafetensors, read_safetensors_header
+from models_hub.search import repo_facets_invalidate
 
 DEFAULT_GITATTRIBUTES = b"""*.7z filter=lfs diff=lfs merge=lfs -text
 *.bin filter=lfs diff=lfs merge=lfs -text
@@ -365,6 +366,7 @@ def repo_update_settings(*, repo: Repository, private: bool | None = None) -> Re
     if private is not None and private != repo.private:
         repo.private = private
         repo.save(update_fields=["private"])
+        transaction.on_commit(repo_facets_invalidate)
     return repo
 
 
@@ -388,14 +390,17 @@ def repo_move(*, repo: Repository, new_namespace: str, new_name: str, user: User
     tags = list(RepoTag.objects.filter(repository=repo).values_list("name", flat=True))
     repo.search_text = _search_text(repo, tags)
     repo.save(update_fields=["namespace", "name", "owner", "organization", "search_text"])
+    transaction.on_commit(repo_facets_invalidate)
     return repo
 
 
+@transaction.atomic
 @transaction.atomic
 def repo_delete(*, repo: Repository) -> None:
     # Refs protect their commits, so they go first; commits, trees, likes then cascade with the repo.
     Ref.objects.filter(repository=repo).delete()
     repo.delete()
+    transaction.on_commit(repo_facets_invalidate)
 
 
 def like_set(*, user: User, repo: Repository, liked: bool) -> Repository:
