@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import posixpath
 import re
+from urllib.parse import quote, unquote, urlsplit
 from dataclasses import dataclass, field
 
 import markdown
@@ -11,6 +14,7 @@ import yaml
 
 FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 MAX_CARD_BYTES = 1024 * 1024
+MARKDOWN_LINK_RE = re.compile(r"!?\[([^\]]*)\]\((?:[^()]|\([^()]*\))*\)")
 
 ALLOWED_TAGS = {
     "a",
@@ -87,7 +91,25 @@ def parse_card(text: str) -> Card:
     return Card(metadata=metadata, body=body)
 
 
-def render_markdown(text: str) -> str:
+def _repo_link_rewriter(repo_url: str, revision: str):
+    """Point relative links and images of a card at the repository's own files, as the public hub does."""
+
+    def rewrite(element: str, attribute: str, value: str) -> str | None:
+        if (element, attribute) not in (("a", "href"), ("img", "src")):
+            return value
+        if not value or value.startswith(("#", "/")) or urlsplit(value).scheme or value.startswith("//"):
+            return value
+        path = posixpath.normpath(unquote(value.split("#", 1)[0].split("?", 1)[0]))
+        if path.startswith("..") or path == ".":
+            return None
+        view = "resolve" if element == "img" else "blob"
+        return f"{repo_url}/{view}/{quote(revision, safe='')}/{quote(path)}"
+
+    return rewrite
+
+
+def render_markdown(text: str, *, repo_url: str = "", revision: str = "main") -> str:
+    """Markdown to HTML through an allow-list; with `repo_url`, relative links open the repo's files."""
     html = markdown.markdown(text, extensions=["fenced_code", "tables", "sane_lists"])
     return nh3.clean(
         html,
@@ -95,6 +117,7 @@ def render_markdown(text: str) -> str:
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
+        attribute_filter=_repo_link_rewriter(repo_url, revision) if repo_url else None,
     )
 
 
@@ -143,6 +166,8 @@ def summary_of(body: str) -> str:
     for block in re.split(r"\n\s*\n", body):
         line = block.strip()
         if line and not line.startswith(("#", "```", "|", "<", "!", "---")):
-            plain = re.sub(r"[*_`\[\]]|\(http[^)]*\)", "", line)
+            plain = MARKDOWN_LINK_RE.sub(r"\1", line)  # [text](url) -> text, whatever the url
+            plain = html.unescape(nh3.clean(plain, tags=set()))  # no markup at all, only its text
+            plain = re.sub(r"[*_`]", "", plain)
             return " ".join(plain.split())[:300]
     return ""

@@ -90,3 +90,11 @@ def test_card_metadata_is_indexed_on_main(alice):
     repo.refresh_from_db()
     assert (repo.license, repo.pipeline_tag, repo.summary) == ("mit", "text-generation", "A tiny model.")
     assert set(repo.tag_rows.values_list("name", flat=True)) >= {"tiny", "demo", "license:mit", "text-generation"}
+
+
+def test_card_summary_is_plain_text_whatever_the_markup(alice):
+    repo = make_repo(owner=alice)
+    body = b"# T\n\nHello [click me](javascript:alert(1)) <img src=x onerror=alert(1)> **bold** a < b\n"
+    make_commit(repo=repo, author=alice, files={"README.md": body})
+    repo.refresh_from_db()
+    assert repo.summary == "Hello click me bold a < b"

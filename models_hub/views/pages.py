@@ -27,7 +27,7 @@ def _readme(repo: Repository, commit: Commit) -> tuple[cards.Card, str]:
     with blob_open(entry.blob) as handle:
         text = handle.read(cards.MAX_CARD_BYTES).decode("utf-8", errors="replace")
     card = cards.parse_card(text)
-    return card, cards.render_markdown(card.body)
+    return card, cards.render_markdown(card.body, repo_url=repo.get_absolute_url(), revision=commit.oid)
 
 
 def _refs(repo: Repository) -> dict[str, list[str]]:
