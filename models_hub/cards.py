@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 import posixpath
 import re
-from urllib.parse import quote, unquote, urlsplit
 from dataclasses import dataclass, field
+from urllib.parse import quote, unquote, urlsplit
 
 import markdown
 import nh3
