@@ -80,6 +80,9 @@ def test_sign_up_create_a_token_use_it_and_revoke_it(page, live_server):
     page.get_by_role("button", name="Create token").click()
     secret = page.input_value("#token-secret")
     assert secret.startswith("fw_")
+    page.get_by_role("button", name="Copy").click()  # shown only with JavaScript; copies without a library
+    page.wait_for_function("document.getElementById('token-copy-status').textContent.length > 0")
+    assert page.text_content("#token-copy-status") == "Copied to the clipboard."
     assert api_me(live_server, secret) == (
         200,
         {

@@ -37,7 +37,10 @@ def test_created_token_is_shown_once_and_only_its_hash_is_stored(client, alice):
     response = client.post("/settings/tokens", {"name": "laptop", "scope": "write"})
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
-    secret = re.search(r'value="(fw_[^"]+)"', response.content.decode()).group(1)
+    html = response.content.decode()
+    secret = re.search(r'value="(fw_[^"]+)"', html).group(1)
+    assert f"hf auth login --token {secret}" in html and "huggingface-cli" not in html
+    assert f"HF_TOKEN={secret}" in html and f"Authorization: Bearer {secret}" in html
 
     token = ApiToken.objects.get(user=alice)
     assert token.name == "laptop" and token.scope == "write"
