@@ -71,7 +71,7 @@ def test_repo_page_shows_card_metadata_and_writer_buttons(alice, repo):
     html = client_for(alice).get("/alice/tiny").content.decode()
     assert "<h1>Tiny model</h1>" in html
     assert "mit" in html and "text-generation" in html
-    assert "unsafe files" in html
+    assert "pickle files" in html
     for action in ("/alice/tiny/upload/main", "/alice/tiny/edit/main/README.md", "/alice/tiny/settings"):
         assert f'href="{action}"' in html
 
@@ -133,7 +133,7 @@ def test_card_scripts_and_javascript_links_are_not_active(alice):
 
 def test_tree_lists_sizes_and_flags_pickle_files(alice, repo):
     html = client_for(alice).get("/alice/tiny/tree/main/weights").content.decode()
-    assert "model.bin" in html and "unsafe: pickle" in html
+    assert "model.bin" in html and "pickle format: not loaded" in html
     assert 'href="/alice/tiny/resolve/main/weights/model.bin?download=true"' in html
     root = client_for(alice).get("/alice/tiny/tree/main").content.decode()
     assert "config.json" in root and "15\xa0bytes" in root
@@ -161,7 +161,7 @@ def test_blob_view_highlights_text_and_offers_download_for_binary(alice, repo):
     assert entry.blob.sha256 in html
     assert 'href="/alice/tiny/resolve/main/config.json?download=true"' in html
     binary = client.get("/alice/tiny/blob/main/weights/model.bin").content.decode()
-    assert "binary file" in binary and "unsafe: pickle" in binary
+    assert "binary file" in binary and "pickle format: not loaded" in binary
 
 
 def test_blob_view_escapes_html_in_text_files(alice):
@@ -271,7 +271,8 @@ def test_edit_card_commits_and_reindexes(alice, repo):
 def test_new_repo_edit_page_offers_a_card_template(alice):
     make_repo(owner=alice, name="blank")
     html = client_for(alice).get("/alice/blank/edit/main/README.md").content.decode()
-    assert "---" in html and "license:" in html
+    assert "---" in html and "# license:" in html
+    assert "\nlicense: apache-2.0" not in html  # no licence the owner never chose
 
 
 def test_edit_card_with_invalid_yaml_is_saved_with_a_warning(alice, repo):
@@ -303,3 +304,14 @@ def test_list_pages_use_a_bounded_number_of_queries(alice, repo, suffix, django_
     client.get(f"/alice/tiny{suffix}")  # warm the session and content types
     with django_assert_max_num_queries(15):
         assert client.get(f"/alice/tiny{suffix}").status_code == 200
+
+
+def test_header_search_follows_the_section_and_caps_its_length(alice):
+    make_repo(owner=alice, name="corpus", kind=Repository.Kind.DATASET)
+    client = client_for()
+    for url in ("/datasets", "/datasets/alice/corpus"):
+        html = client.get(url).content.decode()
+        assert 'action="/datasets" method="get" role="search"' in html and "Search datasets…" in html
+    html = client.get("/models").content.decode()
+    assert 'action="/models" method="get" role="search"' in html and 'maxlength="200"' in html
+    assert 'rel="icon" href="/static/flywheel/favicon.svg"' in html

@@ -16,7 +16,7 @@ from models_hub.models import Repository
 from models_hub.views.common import ADMIN, WRITE, repo_page, tab_context
 
 CARD_TEMPLATE = """---
-license: apache-2.0
+# license: choose one (e.g. mit, apache-2.0, cc-by-4.0) and remove the leading "#"
 tags: []
 ---
 
