@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -83,11 +84,19 @@ def parse_card(text: str) -> Card:
         return Card(body=text)
     body = text[match.end() :]
     try:
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(match.group(1), Loader=yaml.SafeLoader)):
+            # Aliases can expand a few lines into gigabytes ("billion laughs"); cards never need them.
+            return Card(body=body, error="The YAML metadata uses aliases (*name), which are not allowed.")
         metadata = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as exc:
         return Card(body=body, error=f"The YAML metadata could not be read: {exc}")
     if not isinstance(metadata, dict):
         return Card(body=body, error="The YAML metadata must be a mapping of keys to values.")
+    try:
+        # Dates and other YAML types become strings, so the metadata can be stored and served as JSON.
+        metadata = json.loads(json.dumps(metadata, default=str))
+    except (TypeError, ValueError):
+        return Card(body=body, error="The YAML metadata has keys that are not plain text or numbers.")
     return Card(metadata=metadata, body=body)
 
 

@@ -27,3 +27,15 @@ def test_absolute_and_anchor_links_are_kept():
 def test_bad_yaml_is_reported_not_raised():
     card = parse_card("---\nlicense: [mit\n---\nbody")
     assert card.error and card.body == "body" and card.metadata == {}
+
+
+def test_yaml_alias_bombs_are_refused_without_expanding():
+    bomb = "---\na: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+    bomb += "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n---\nbody"
+    card = parse_card(bomb)
+    assert card.metadata == {} and "aliases" in card.error
+
+
+def test_yaml_dates_become_text_so_metadata_is_json():
+    card = parse_card("---\ndate: 2024-01-02\nlicense: mit\n---\n")
+    assert card.metadata == {"date": "2024-01-02", "license": "mit"} and not card.error

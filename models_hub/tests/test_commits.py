@@ -98,3 +98,10 @@ def test_card_summary_is_plain_text_whatever_the_markup(alice):
     make_commit(repo=repo, author=alice, files={"README.md": body})
     repo.refresh_from_db()
     assert repo.summary == "Hello click me bold a < b"
+
+
+def test_card_with_a_yaml_date_commits_and_indexes(alice):
+    repo = make_repo(owner=alice)
+    make_commit(repo=repo, author=alice, files={"README.md": b"---\ndate: 2024-01-02\nlicense: mit\n---\nHi\n"})
+    repo.refresh_from_db()
+    assert repo.card_data["date"] == "2024-01-02" and repo.license == "mit"
