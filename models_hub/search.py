@@ -159,6 +159,7 @@ def _compute_facets(kind: str) -> dict[str, list[tuple[str, int]]]:
         facets[name] = [(value, n) for value, n in rows]
     tags = (
         RepoTag.objects.filter(repository__kind=kind, repository__private=False)
+        .exclude(name__startswith="license:")  # the licence has a filter of its own
         .values_list("name")
         .annotate(n=Count("id"))
         .order_by("-n", "name")[:FACET_SIZE]
