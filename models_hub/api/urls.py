@@ -1,6 +1,6 @@
 from django.urls import path
 
-from models_hub.api import schema, upload, views
+from models_hub.api import raw_upload, schema, upload, views
 from models_hub.models import Repository
 
 app_name = "api"
@@ -18,5 +18,6 @@ urlpatterns = [
     path(REPO + "commits/<path:rev>/", views.CommitListApi.as_view(), name="repo-commits"),
     path(REPO + "refs/", views.RefListApi.as_view(), name="repo-refs"),
     path(REPO + "upload/<path:branch>/", upload.UploadApi.as_view(), name="repo-upload"),
+    path(REPO + "files/<path:rest>", raw_upload.RawUploadApi.as_view(), name="repo-file-put"),
     path(REPO + "like/", views.LikeApi.as_view(), name="repo-like"),
 ]
