@@ -114,14 +114,15 @@ class RssSampler(threading.Thread):
 
     def __init__(self, master_pid: int) -> None:
         super().__init__(daemon=True)
-        self.master = psutil.Process(master_pid)
+        # Listed once: children() scans all of /proc, which at 50 Hz would take CPU from the server.
+        self.workers = psutil.Process(master_pid).children()
         self.baseline = self._sample()
         self.peak = dict(self.baseline)
         self.running = True
 
     def _sample(self) -> dict[int, int]:
         sizes = {}
-        for worker in self.master.children():
+        for worker in self.workers:
             with contextlib.suppress(psutil.NoSuchProcess):
                 sizes[worker.pid] = worker.memory_info().rss
         return sizes

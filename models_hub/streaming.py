@@ -28,10 +28,11 @@ from django.http import HttpRequest
 
 from models_hub.blobs import BlobTooLarge, new_temp_file
 
-CHUNK_BYTES = 8 * 1024 * 1024
-# Buffers in flight: one being filled, one being written, one being hashed, one spare, so no
-# stage waits on another's hand-off; 32 MiB whatever the file size.
-DEPTH = 4
+# 2 MiB buffers, 8 in flight (16 MiB whatever the file size): one being filled, one written, one
+# hashed, and spares so that a stage briefly slowed (a disk flush, another process) does not stall
+# the others. Measured on 1 GiB: 8 MiB x 4 was no faster, only twice the memory.
+CHUNK_BYTES = 2 * 1024 * 1024
+DEPTH = 8
 
 
 class IncompleteBody(Exception):
