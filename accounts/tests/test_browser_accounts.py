@@ -4,10 +4,8 @@ create an organisation and add a member."""
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,42 +13,6 @@ from accounts.models import ApiToken, Membership, User
 from conftest import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def page(live_server) -> Iterator:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("FLYWHEEL_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"Chromium is not installed at {CHROMIUM}, and FLYWHEEL_REQUIRE_BROWSER=1 requires it.")
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (set FLYWHEEL_REQUIRE_BROWSER=1 to fail instead).")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls in the tests are still synchronous.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    errors: list[str] = []
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(20_000)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            yield page
-            browser.close()
-    finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 def api_me(live_server, secret: str) -> tuple[int, dict]:
