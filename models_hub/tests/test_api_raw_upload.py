@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import mmap
 import os
 import socket
 import struct
@@ -294,3 +295,22 @@ def test_stream_source_short_body_and_limit(db):
     with pytest.raises(streaming.BlobTooLarge):
         streaming.receive_to_temp(streaming.StreamSource(io.BytesIO(b"a" * 200)), length=200, limit=100)
     assert temp_files() == []
+
+
+def test_file_writer_keeps_order_across_direct_and_cached_writes(tmp_path):
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"")
+    pieces = [os.urandom(8192), os.urandom(4096), os.urandom(100)]  # whole blocks, then a tail
+    buffers = []
+    for piece in pieces:
+        buffer = mmap.mmap(-1, len(piece))  # page-aligned, as the pipeline's buffers are
+        buffer[:] = piece
+        buffers.append(buffer)
+
+    with open(path, "r+b") as handle:
+        writer = streaming._FileWriter(handle.fileno(), str(path))
+        for buffer in buffers:
+            writer(memoryview(buffer))
+        writer.close()
+
+    assert path.read_bytes() == b"".join(pieces)
