@@ -61,6 +61,17 @@ def test_upload_then_download_gives_the_same_bytes(client, alice):
     assert temp_files() == []
 
 
+@override_settings(FLYWHEEL_UPLOAD_DIRECT_IO=False)
+def test_upload_through_the_page_cache_when_direct_io_is_off(client, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    data = os.urandom(5 * 1024 * 1024 + 3)
+
+    response = put(client, repo, "main/big.bin", data, bearer(alice))
+
+    assert response.status_code == 201
+    assert b"".join(client.get("/alice/tiny/resolve/main/big.bin").streaming_content) == data
+
+
 def test_message_from_query_utf8_header_and_default(client, alice):
     repo = make_repo(owner=alice, name="tiny")
     headers = bearer(alice)
