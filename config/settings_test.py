@@ -1,10 +1,15 @@
 """Test settings: the real settings, with blobs and the embedded broker in a throw-away folder."""
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("FLYWHEEL_DATA_DIR", tempfile.mkdtemp(prefix="flywheel-test-"))
+if "FLYWHEEL_DATA_DIR" not in os.environ:
+    # This run's own folder (child processes inherit it); removed when the run that made it ends.
+    os.environ["FLYWHEEL_DATA_DIR"] = tempfile.mkdtemp(prefix="flywheel-test-")
+    atexit.register(shutil.rmtree, os.environ["FLYWHEEL_DATA_DIR"], ignore_errors=True)
 
 from config.settings import *  # noqa: E402,F403
 from config.settings import DATA_DIR, STORAGES  # noqa: E402
