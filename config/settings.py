@@ -157,6 +157,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 FLYWHEEL_MAX_UPLOAD_BYTES = env_int("FLYWHEEL_MAX_UPLOAD_BYTES", 50 * 1024**3)
 FLYWHEEL_UPLOAD_CHUNK_BYTES = env_int("FLYWHEEL_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024)
+# Raw API uploads bypass the page cache (fastest on local disks); turn off on slow or network disks.
+FLYWHEEL_UPLOAD_DIRECT_IO = env_bool("FLYWHEEL_UPLOAD_DIRECT_IO", True)
 # Files at least this big are presented as LFS objects in the Hub protocol (as the public hub does).
 FLYWHEEL_LFS_DISPLAY_THRESHOLD = env_int("FLYWHEEL_LFS_DISPLAY_THRESHOLD", 10 * 1000 * 1000)
 # 0 answers "regular" for every file (works with every stock client); above it, Git LFS is offered.

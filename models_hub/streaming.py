@@ -264,7 +264,7 @@ def _receive_pipelined(
     free: queue.Queue = queue.Queue()  # buffers back from the last stage (None once it has stopped)
     # A deployment whose disk is much slower than its network may prefer the page cache to absorb
     # bursts (FLYWHEEL_UPLOAD_DIRECT_IO = False): uploads then end before the bytes reach the disk.
-    file_writer = _FileWriter(fd, path, direct=getattr(settings, "FLYWHEEL_UPLOAD_DIRECT_IO", True))
+    file_writer = _FileWriter(fd, path, direct=settings.FLYWHEEL_UPLOAD_DIRECT_IO)
     hasher = _Stage(digest.update, free)
     writer = _Stage(file_writer, hasher.inbox)
     # Anonymous mmaps: page-aligned, as O_DIRECT needs.
