@@ -36,6 +36,8 @@ from pathlib import Path
 
 import psutil
 
+from bench.common import free_port, server_env
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CHUNK = 1024 * 1024
@@ -51,27 +53,6 @@ user = User.objects.create_user(username="bench", email="bench@example.com", pas
 services.repo_create(kind="model", namespace="bench", name="upload", creator=user)
 print(json.dumps({"token": token_create(user=user, name="bench", scope="write").secret}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def server_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "S3_BUCKET")}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "FLYWHEEL_DATA_DIR": str(data_dir),
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only-secret-key",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
 
 
 def make_source(path: Path, size: int) -> str:

@@ -23,31 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import free_port, server_env
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SMALL_FILES = 50
 CHUNK = 8 * 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def server_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "S3_BUCKET")}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "FLYWHEEL_DATA_DIR": str(data_dir),
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only-secret-key",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    return env
 
 
 def setup_repository(big_bytes: int) -> dict:
@@ -171,8 +152,11 @@ def mib_per_s(size: int, seconds: float) -> float:
     return size / seconds / (1024 * 1024)
 
 
-def main() -> None:
-    big_bytes = int(os.environ.get("BENCH_BIG_BYTES", str(1024**3)))
+def main() -> int:
+    """Exit status 0 when snapshot_download reaches the target ratio, 1 otherwise."""
+    big_bytes = int(
+        os.environ.get("BENCH_BIG_BYTES", str(1024**3 if os.environ.get("BENCH_FULL") == "1" else 64 * 1024**2))
+    )
     workdir = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
     data_dir = workdir / "data"
     env = server_env(data_dir)
@@ -261,6 +245,9 @@ def main() -> None:
         print(f"ratio server GET / disk read:        {mib_per_s(socket_bytes, socket_seconds) / disk_rate:.2f}")
         print(f"HEAD on a small file: {head_ms:.1f} ms per request (sequential, keep-alive)")
         print(f"range request on the big file: 206 with the right bytes, 416 past the end; content identical: {same}")
+        met = same and hub_rate / disk_rate >= 0.5
+        print(f"target: {'MET' if met else 'NOT MET'}")
+        return 0 if met else 1
     finally:
         if server is not None:
             server.send_signal(signal.SIGTERM)

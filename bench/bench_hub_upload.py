@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,17 +31,13 @@ import threading
 import time
 from pathlib import Path
 
+from bench.common import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SMALL_FILES = 50
 BLOCK = 8 * 1024 * 1024
 USERNAME = "bench"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class HubServer:
@@ -301,8 +296,11 @@ def bench_mode(mode: str, folder: Path, total: int, copy_rate: float) -> dict:
     }
 
 
-def main() -> None:
-    big_bytes = int(os.environ.get("BENCH_BIG_BYTES", str(1024**3)))
+def main() -> int:
+    """Exit status 0 when every mode reaches the target ratio and memory bound, 1 otherwise."""
+    big_bytes = int(
+        os.environ.get("BENCH_BIG_BYTES", str(1024**3 if os.environ.get("BENCH_FULL") == "1" else 64 * 1024**2))
+    )
     modes = [m.strip() for m in os.environ.get("BENCH_MODES", "regular,lfs").split(",") if m.strip()]
     workdir = Path(tempfile.mkdtemp(prefix="flywheel-bench-upload-", dir=ROOT / "var"))
     try:
@@ -315,8 +313,10 @@ def main() -> None:
         copy_rate = mib_per_s(total, copy_seconds)
         print(f"files: one {big_bytes:,}-byte file + {SMALL_FILES} small files = {total:,} bytes")
         print(f"shutil.copytree on the same disk : {copy_seconds:7.2f} s = {copy_rate:8.1f} MiB/s")
+        met = True
         for mode in modes:
             row = bench_mode(mode, folder, total, copy_rate)
+            met = met and row["ratio"] >= 0.3 and row["rss_growth_mib"] < 64 and row["stored_identical"]
             print(
                 f"upload_folder, {mode:<7} path    : {row['seconds']:7.2f} s = {row['rate']:8.1f} MiB/s"
                 f"   ratio {row['ratio']:.2f} (target >= 0.3)"
@@ -328,9 +328,11 @@ def main() -> None:
                     f"  of which the server alone   : {row['raw_rate']:8.1f} MiB/s of file content"
                     f" (pre-built NDJSON body POSTed raw; ratio {row['raw_rate'] / copy_rate:.2f})"
                 )
+        print(f"target: {'MET' if met else 'NOT MET'}")
+        return 0 if met else 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
