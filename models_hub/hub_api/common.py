@@ -38,6 +38,12 @@ def hub_error(status: int, message: str, code: str = "", headers: dict[str, str]
     return response
 
 
+def method_not_allowed(request: HttpRequest, allowed: set[str]) -> JsonResponse:
+    response = hub_error(405, f"Method {request.method} is not allowed here.")
+    response["Allow"] = ", ".join(sorted(allowed))
+    return response
+
+
 def error_response(request: HttpRequest, exc: HubError) -> JsonResponse:
     headers = {}
     commit_oid = getattr(exc, "commit_oid", "")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from models_hub.errors import RepoNotFound
-from models_hub.hub_api.common import get_repo, hub_endpoint, hub_error, repo_kind
+from models_hub.hub_api.common import get_repo, hub_endpoint, hub_error, method_not_allowed, repo_kind
 from models_hub.models import Repository
 from models_hub.selectors import repo_redirect_target
 
@@ -62,9 +62,7 @@ def hub_read(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if request.method not in allowed:
-                response = hub_error(405, f"Method {request.method} is not allowed here.")
-                response["Allow"] = ", ".join(sorted(allowed))
-                return response
+                return method_not_allowed(request, allowed)
             if _has_nul(request, kwargs):
                 return hub_error(400, "Paths, revisions and parameters may not contain NUL characters.")
             try:

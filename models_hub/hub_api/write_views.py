@@ -21,7 +21,7 @@ from models_hub import cards, services
 from models_hub.blobs import blob_from_temp_file
 from models_hub.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge, PreconditionFailed, RevisionNotFound
 from models_hub.hub_api.commit_stream import ParsedCommit, parse_commit_stream
-from models_hub.hub_api.common import get_repo, hub_endpoint, hub_error, repo_kind, require_writer
+from models_hub.hub_api.common import get_repo, hub_endpoint, hub_error, method_not_allowed, repo_kind, require_writer
 from models_hub.models import Blob, Ref, Repository, TreeEntry
 from models_hub.paths import InvalidPath, normalize_repo_path
 from models_hub.safetensors_check import InvalidSafetensors, read_safetensors_header
@@ -54,9 +54,7 @@ def hub_write(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if request.method not in allowed:
-                response = hub_error(405, f"Method {request.method} is not allowed here.")
-                response["Allow"] = ", ".join(sorted(allowed))
-                return response
+                return method_not_allowed(request, allowed)
             if request.hub_user is not None and request.hub_token is None and _csrf_rejected(request):
                 return hub_error(403, "CSRF check failed: send the X-CSRFToken header, or use an API token.")
             return view(request, *args, **kwargs)
