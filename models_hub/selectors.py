@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.db import connection
+from django.db.models import prefetch_related_objects
+
 from accounts.models import User
 from models_hub.errors import EntryNotFound, Forbidden, RepoNotFound, RevisionNotFound
 from models_hub.models import Blob, Commit, Ref, RepoRedirect, Repository, TreeEntry
 
 HEX_PREFIX = re.compile(r"^[0-9a-f]{4,40}$")
+# A history read without a limit stops this deep: longer than any real history, and it ends a cycle of parents.
+HISTORY_WALK_CAP = 100_000
+# No walk goes deeper, whatever the offset asked for: it keeps the depth within every database's integers.
+HISTORY_MAX_DEPTH = 2**31 - 1
 
 
 def repo_get_for_user(*, kind: str, namespace: str, name: str, user: User | None) -> Repository:
@@ -149,15 +156,34 @@ def commit_changes(commit: Commit) -> list[FileChange]:
     return changes
 
 
-def commit_history(repo: Repository, commit: Commit, *, limit: int | None = None) -> list[Commit]:
-    """The commit and its ancestors, newest first, following parents."""
-    by_pk = {
-        c.pk: c
-        for c in Commit.objects.filter(repository=repo, created_at__lte=commit.created_at).select_related("author")
-    }
-    history = []
-    current = by_pk.get(commit.pk, commit)
-    while current is not None and (limit is None or len(history) < limit):
-        history.append(current)
-        current = by_pk.get(current.parent_id) if current.parent_id else None
+def commit_history(repo: Repository, commit: Commit, *, offset: int = 0, limit: int | None = None) -> list[Commit]:
+    """The commit and its ancestors, newest first: `limit` of them after skipping the `offset` newest.
+
+    One recursive query follows the parent pointers from `commit` and stops after offset + limit steps, so a page
+    costs its size plus the walk, never the whole repository; a second query loads the authors. Without a limit
+    the walk stops at HISTORY_WALK_CAP commits, which also ends a (corrupt) cycle of parents.
+    """
+    end = min(offset + limit if limit is not None else HISTORY_WALK_CAP, HISTORY_MAX_DEPTH)
+    if offset >= end:
+        return []
+    quote = connection.ops.quote_name
+    table = quote(Commit._meta.db_table)
+    pk, parent, repository = (quote(Commit._meta.get_field(name).column) for name in ("id", "parent", "repository"))
+    sql = f"""
+        WITH RECURSIVE walk(commit_id, parent_id, depth) AS (
+            SELECT {pk}, {parent}, 0 FROM {table} WHERE {pk} = %s AND {repository} = %s
+            UNION ALL
+            SELECT c.{pk}, c.{parent}, walk.depth + 1 FROM {table} c JOIN walk ON c.{pk} = walk.parent_id
+            WHERE walk.depth + 1 < %s AND c.{repository} = %s
+        )
+        SELECT c.* FROM walk JOIN {table} c ON c.{pk} = walk.commit_id WHERE walk.depth >= %s ORDER BY walk.depth
+    """  # noqa: S608 - table and column names come from the model, quoted; every value is bound
+    history: list[Commit] = []
+    seen: set[int] = set()
+    for row in Commit.objects.raw(sql, [commit.pk, repo.pk, end, repo.pk, offset]).iterator():
+        if row.pk in seen:  # a cycle of parents: the history ends where it starts repeating
+            break
+        seen.add(row.pk)
+        history.append(row)
+    prefetch_related_objects(history, "author")
     return history

@@ -150,11 +150,12 @@ def commits(request: HttpRequest, repo_type: str, namespace: str, name: str, rev
     repo = find_repo(request, repo_type, namespace, name)
     commit = revision_resolve(repo, revision)
     page = _int_param(request, "p", 0)
-    history = commit_history(repo, commit, limit=(page + 1) * COMMITS_PAGE + 1)
-    chunk = history[page * COMMITS_PAGE : (page + 1) * COMMITS_PAGE]
+    # One commit past the page says whether a next page exists.
+    history = commit_history(repo, commit, offset=page * COMMITS_PAGE, limit=COMMITS_PAGE + 1)
     formatted = "formatted" in request.GET.getlist("expand[]") + request.GET.getlist("expand")
+    chunk = history[:COMMITS_PAGE]
     response = JsonResponse([serializers.commit_json(c, formatted=formatted) for c in chunk], safe=False)
-    if len(history) > (page + 1) * COMMITS_PAGE:
+    if len(history) > COMMITS_PAGE:
         _with_next_link(response, request, p=page + 1)
     return response
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
@@ -131,8 +130,22 @@ def blob(request: HttpRequest, repo: Repository, rest: str) -> HttpResponse:
 @repo_page()
 def commits(request: HttpRequest, repo: Repository, revision: str = "main") -> HttpResponse:
     head = selectors.revision_resolve(repo, revision)
-    page = Paginator(selectors.commit_history(repo, head), COMMITS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {**tab_context(repo, request.user, "commits"), **_refs(repo), "revision": revision, "page": page}
+    try:
+        number = max(int(request.GET.get("page", 1)), 1)
+    except ValueError:
+        number = 1
+    # One commit past the page says whether an older page exists, without counting the whole history.
+    history = selectors.commit_history(repo, head, offset=(number - 1) * COMMITS_PER_PAGE, limit=COMMITS_PER_PAGE + 1)
+    context = {
+        **tab_context(repo, request.user, "commits"),
+        **_refs(repo),
+        "revision": revision,
+        "commits": history[:COMMITS_PER_PAGE],
+        "page_number": number,
+        # A page past the end links back to the newest commits rather than to another empty page.
+        "newer_page": (number - 1 if history else 1) if number > 1 else None,
+        "older_page": number + 1 if len(history) > COMMITS_PER_PAGE else None,
+    }
     return render(request, "models_hub/commits.html", context)
 
 
