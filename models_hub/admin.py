@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 
 from models_hub.models import (
+    AccessRequest,
     Blob,
     Commit,
     Like,
@@ -41,13 +42,13 @@ class RepoTagInline(admin.TabularInline):
 
 @admin.register(Repository)
 class RepositoryAdmin(admin.ModelAdmin):
-    list_display = ["repo_id", "kind", "private", "downloads", "likes_count", "updated_at"]
-    list_filter = ["kind", "private", "license", "pipeline_tag", "library_name", "has_unsafe_files"]
+    list_display = ["repo_id", "kind", "private", "gated", "downloads", "likes_count", "updated_at"]
+    list_filter = ["kind", "private", "gated", "license", "pipeline_tag", "library_name", "has_unsafe_files"]
     search_fields = ["namespace", "name", "summary"]
     autocomplete_fields = ["owner", "organization"]
     readonly_fields = ["created_at", "updated_at", "card_data", "search_text", "has_unsafe_files", "parameter_count"]
     fieldsets = [
-        (None, {"fields": ["kind", "namespace", "name", "owner", "organization", "private"]}),
+        (None, {"fields": ["kind", "namespace", "name", "owner", "organization", "private", "gated"]}),
         ("Counters", {"fields": ["downloads", "likes_count"]}),
         (
             "Card (indexed from README.md at each commit)",
@@ -161,3 +162,13 @@ class UploadSessionAdmin(admin.ModelAdmin):
     @admin.display(description="uploaded")
     def progress(self, obj: UploadSession) -> str:
         return f"{filesizeformat(obj.offset)} / {filesizeformat(obj.size)}"
+
+
+@admin.register(AccessRequest)
+class AccessRequestAdmin(admin.ModelAdmin):
+    list_display = ["repository", "user", "status", "created_at", "updated_at"]
+    list_filter = ["status"]
+    list_select_related = ["repository", "user"]
+    search_fields = ["user__username", "repository__namespace", "repository__name"]
+    raw_id_fields = ["repository", "user", "decided_by"]
+    show_full_result_count = False

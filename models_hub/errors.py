@@ -49,3 +49,16 @@ class PreconditionFailed(HubError):
 
 class PayloadTooLarge(HubError):
     status = 413
+
+
+class GatedRepo(HubError):
+    """A readable repository whose files need an accepted access request (401 for anonymous callers)."""
+
+    status = 403
+    code = "GatedRepo"
+
+
+class NotFound(HubError):
+    """Something other than a repository, revision or file is missing (a user, an access request)."""
+
+    status = 404

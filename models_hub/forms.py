@@ -33,6 +33,22 @@ class VisibilityForm(forms.Form):
     private = forms.BooleanField(required=False)
 
 
+class GateForm(forms.Form):
+    gated = forms.ChoiceField(
+        choices=Repository.Gate.choices, required=False, widget=forms.RadioSelect, label="Downloads"
+    )
+
+
+class AccessDecisionForm(forms.Form):
+    request_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    status = forms.ChoiceField(choices=[("accepted", "Accept"), ("rejected", "Reject"), ("pending", "Move to pending")])
+    reason = forms.CharField(max_length=500, required=False, label="Reason (shown to the requester)")
+
+
+class AccessGrantForm(forms.Form):
+    username = forms.CharField(max_length=150, label="Username")
+
+
 class MoveForm(forms.Form):
     namespace = forms.CharField(max_length=96, label="Owner")
     name = forms.CharField(max_length=96, label="New name")

@@ -64,6 +64,13 @@ class Repository(models.Model):
         MODEL = "model", "Model"
         DATASET = "dataset", "Dataset"
 
+    class Gate(models.TextChoices):
+        """Whether people outside the repository must ask before downloading its files."""
+
+        OFF = "", "Open: anyone who can see it can download"
+        AUTO = "auto", "Gated, approved automatically"
+        MANUAL = "manual", "Gated, approved by the maintainers"
+
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.MODEL)
     # The owner's name, denormalised: every URL and the uniqueness rule use it.
     namespace = models.CharField(max_length=96)
@@ -75,6 +82,7 @@ class Repository(models.Model):
         "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="repositories"
     )
     private = models.BooleanField(default=False)
+    gated = models.CharField(max_length=8, choices=Gate.choices, blank=True, default=Gate.OFF)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     downloads = models.BigIntegerField(default=0)
@@ -159,6 +167,24 @@ class Repository(models.Model):
             return True
         return self._membership_role(user) in ("admin", "write")
 
+    def is_member(self, user: User | None) -> bool:
+        """The owner, members of the owning organisation (any role) and staff: they pass any gate."""
+        if user is None or not user.is_authenticated:
+            return False
+        if user.is_superuser or self.owner_id == user.pk:
+            return True
+        return self._membership_role(user) is not None
+
+    def is_downloadable_by(self, user: User | None) -> bool:
+        """Readers may download the files, except from a gated repo, where they need an accepted request."""
+        if not self.is_readable_by(user):
+            return False
+        if not self.gated or self.is_member(user):
+            return True
+        if user is None or not user.is_authenticated:
+            return False
+        return AccessRequest.objects.filter(repository=self, user=user, status=AccessRequest.Status.ACCEPTED).exists()
+
     def is_administrable_by(self, user: User | None) -> bool:
         """Visibility, rename and delete: the owner, or an organisation admin."""
         if user is None or not user.is_authenticated:
@@ -166,6 +192,34 @@ class Repository(models.Model):
         if user.is_superuser or self.owner_id == user.pk:
             return True
         return self._membership_role(user) == "admin"
+
+
+class AccessRequest(models.Model):
+    """A user's request to download a gated repository's files, and the maintainers' answer."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="access_requests")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_requests")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    rejection_reason = models.CharField(max_length=500, blank=True)
+    # Who accepted, rejected or granted it; empty while pending and for automatic approvals.
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["repository", "user"], name="accessrequest_unique")]
+        indexes = [models.Index(fields=["repository", "status", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} -> {self.repository_id}: {self.status}"
 
 
 class RepoTag(models.Model):

@@ -10,7 +10,7 @@ from django.db.models import prefetch_related_objects
 
 from accounts.models import User
 from models_hub.errors import EntryNotFound, Forbidden, RepoNotFound, RevisionNotFound
-from models_hub.models import Blob, Commit, Ref, RepoRedirect, Repository, TreeEntry
+from models_hub.models import AccessRequest, Blob, Commit, Ref, RepoRedirect, Repository, TreeEntry
 
 HEX_PREFIX = re.compile(r"^[0-9a-f]{4,40}$")
 # A history read without a limit stops this deep: longer than any real history, and it ends a cycle of parents.
@@ -29,6 +29,40 @@ def repo_get_for_user(*, kind: str, namespace: str, name: str, user: User | None
     if repo is None or not repo.is_readable_by(user):
         raise RepoNotFound(f"Repository Not Found for url: {kind}s/{namespace}/{name}.")
     return repo
+
+
+# Shown on the repository page to everyone, so they can be fetched from a gated repo too.
+UNGATED_FILES = frozenset({"README.md", ".gitattributes"})
+
+
+def access_request_for(repo: Repository, user: User | None) -> AccessRequest | None:
+    if user is None or not user.is_authenticated:
+        return None
+    return AccessRequest.objects.filter(repository=repo, user=user).first()
+
+
+def gate_refusal(
+    repo: Repository, user: User | None, path: str | None = None, *, repo_url: str | None = None
+) -> str | None:
+    """Why `user` may not download `path` (any file when None) of a readable repo, or None if they may.
+
+    `repo_url` is where to ask for access (absolute for API clients); the page's path by default.
+    """
+    if not repo.gated or path in UNGATED_FILES or repo.is_downloadable_by(user):
+        return None
+    kind = repo.kind
+    if user is None or not user.is_authenticated:
+        return (
+            f"Access to {kind} {repo.repo_id} is restricted. You must have access to it and be authenticated "
+            "to access it. Please log in."
+        )
+    request = access_request_for(repo, user)
+    if request is not None and request.status == AccessRequest.Status.PENDING:
+        return f"Your request to access {kind} {repo.repo_id} is awaiting a review from the repo authors."
+    return (
+        f"Access to {kind} {repo.repo_id} is restricted and you are not in the authorized list. "
+        f"Visit {repo_url or repo.get_absolute_url()} to ask for access."
+    )
 
 
 def repo_get_writable(*, kind: str, namespace: str, name: str, user: User | None) -> Repository:

@@ -14,6 +14,8 @@ REPO = "<str:namespace>/<str:name>"
 REPO_ROUTES = [
     ("", pages.repo_detail, "repo"),
     ("/like", pages.repo_like, "repo-like"),
+    ("/access-request", pages.repo_access_request, "repo-access-request"),
+    ("/access", manage.access_requests, "access"),
     ("/tree", pages.tree, "tree-root"),
     ("/tree/<path:rest>", pages.tree, "tree"),
     ("/blob/<path:rest>", pages.blob, "blob"),

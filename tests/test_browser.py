@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_repo, make_user
+from conftest import make_commit, make_repo, make_user
 from models_hub import selectors
 from models_hub.blobs import blob_open
 from models_hub.models import Repository, UploadSession
@@ -207,3 +207,36 @@ def test_refused_commit_explains_why_and_the_rest_commits_without_uploading_agai
     page.wait_for_selector("#commit-done")
     assert posts == []  # notes.txt was already uploaded: only the commit was sent
     assert head_bytes(repo, "notes.txt") == b"keep me"
+
+
+def test_gated_repo_ask_accept_then_download(page, live_server, browser):
+    """A reader asks for access (htmx swaps the panel), the owner accepts on the access page, the
+    reader then sees and downloads the file."""
+    from models_hub import services
+
+    alice, bob = make_user("alice"), make_user("bob")
+    repo = make_repo(owner=alice, name="gated")
+    files = {"README.md": b"# Gated\n", "config.json": b'{"n_layer": 2}\n'}
+    make_commit(repo=repo, author=alice, files=files)
+    services.repo_update_settings(repo=repo, gated=Repository.Gate.MANUAL)
+
+    log_in(page, live_server, bob)
+    page.goto("/alice/gated/blob/main/config.json")
+    assert "not in the authorized list" in page.inner_text("main")
+    page.goto("/alice/gated")
+    page.click("#gate-panel button:has-text('Ask for access')")
+    page.wait_for_selector("#gate-panel:has-text('Request sent')")
+
+    owner = browser.new_context(base_url=live_server.url)
+    owner_page = owner.new_page()
+    log_in(owner_page, live_server, alice)
+    owner_page.goto("/alice/gated")
+    owner_page.click("#gate-panel a:has-text('1 pending request')")
+    owner_page.click("#access-pending button:has-text('Accept')")
+    owner_page.wait_for_selector("#access-accepted td:has-text('bob')")
+    owner.close()
+
+    page.goto("/alice/gated/blob/main/config.json")
+    with page.expect_download() as download:
+        page.click("a:has-text('Download')")
+    assert Path(download.value.path()).read_bytes() == files["config.json"]

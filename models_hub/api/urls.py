@@ -20,4 +20,5 @@ urlpatterns = [
     path(REPO + "upload/<path:branch>/", upload.UploadApi.as_view(), name="repo-upload"),
     path(REPO + "files/<path:rest>", raw_upload.RawUploadApi.as_view(), name="repo-file-put"),
     path(REPO + "like/", views.LikeApi.as_view(), name="repo-like"),
+    path(REPO + "access-request/", views.AccessRequestApi.as_view(), name="repo-access-request"),
 ]

@@ -20,7 +20,7 @@ from models_hub.api.common import (
     repo_for_reading,
     revision_parameter,
 )
-from models_hub.models import Commit, Ref, Repository, RepoTag
+from models_hub.models import AccessRequest, Commit, Ref, Repository, RepoTag
 from models_hub.search import MAX_FILTER_CHARS, SORT_LABELS, RepoQuery, repo_search
 
 
@@ -32,6 +32,9 @@ class RepoSerializer(serializers.Serializer):
     namespace = serializers.CharField()
     name = serializers.CharField()
     private = serializers.BooleanField()
+    gated = serializers.ChoiceField(
+        choices=["", "auto", "manual"], help_text="'' (open), 'auto' or 'manual': who may download the files"
+    )
     summary = serializers.CharField()
     pipeline_tag = serializers.CharField()
     library_name = serializers.CharField()
@@ -153,6 +156,9 @@ class RepoDetailApi(APIView):
 
     class UpdateSerializer(serializers.Serializer):
         private = serializers.BooleanField(required=False)
+        gated = serializers.ChoiceField(
+            choices=Repository.Gate.values, required=False, help_text="'' (open), 'auto' or 'manual'"
+        )
         namespace = serializers.CharField(required=False, max_length=96, help_text="Move to this user or organisation")
         name = serializers.CharField(required=False, max_length=96, help_text="Rename")
 
@@ -172,8 +178,8 @@ class RepoDetailApi(APIView):
         body = self.UpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        if "private" in data:
-            repo = services.repo_update_settings(repo=repo, private=data["private"])
+        if "private" in data or "gated" in data:
+            repo = services.repo_update_settings(repo=repo, private=data.get("private"), gated=data.get("gated"))
         if "namespace" in data or "name" in data:
             repo = services.repo_move(
                 repo=repo,
@@ -305,3 +311,39 @@ class LikeApi(APIView):
     @extend_schema(parameters=REPO_PATH_PARAMETERS, request=None, responses={200: OutputSerializer, **ERRORS})
     def delete(self, request: Request, kind: str, namespace: str, name: str) -> Response:
         return self._set(request, kind, namespace, name, False)
+
+
+class AccessRequestApi(APIView):
+    """Your access to a gated repository: read it, or ask for it."""
+
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(
+            choices=["none", *AccessRequest.Status.values],
+            help_text="'none' until you ask; 'accepted' means you can download the files",
+        )
+        can_download = serializers.BooleanField()
+        rejection_reason = serializers.CharField(allow_blank=True)
+
+        class Meta:
+            ref_name = "AccessRequestState"
+
+    def _state(self, repo: Repository, user) -> Response:
+        access = selectors.access_request_for(repo, user)
+        data = {
+            "status": access.status if access else "none",
+            "can_download": repo.is_downloadable_by(user),
+            "rejection_reason": access.rejection_reason if access else "",
+        }
+        return Response(self.OutputSerializer(data).data)
+
+    @extend_schema(parameters=REPO_PATH_PARAMETERS, responses={200: OutputSerializer, **ERRORS})
+    def get(self, request: Request, kind: str, namespace: str, name: str) -> Response:
+        repo = repo_for_reading(request, kind, namespace, name)
+        return self._state(repo, request.user)
+
+    @extend_schema(parameters=REPO_PATH_PARAMETERS, request=None, responses={200: OutputSerializer, **ERRORS})
+    def post(self, request: Request, kind: str, namespace: str, name: str) -> Response:
+        user = api_writer(request)
+        repo = repo_for_reading(request, kind, namespace, name)
+        services.access_request_submit(repo=repo, user=user)
+        return self._state(repo, user)

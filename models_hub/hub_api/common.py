@@ -15,9 +15,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.authentication import InvalidToken, authenticate_bearer
 from accounts.models import ApiToken, User
-from models_hub.errors import Forbidden, HubError, RepoNotFound
+from models_hub.errors import Forbidden, GatedRepo, HubError, RepoNotFound
 from models_hub.models import Repository
-from models_hub.selectors import repo_get_for_user
+from models_hub.selectors import gate_refusal, repo_get_for_user
 
 REPO_TYPES = {"models": Repository.Kind.MODEL, "datasets": Repository.Kind.DATASET}
 TYPE_OF_KIND = {Repository.Kind.MODEL: "model", Repository.Kind.DATASET: "dataset"}
@@ -50,7 +50,7 @@ def error_response(request: HttpRequest, exc: HubError) -> JsonResponse:
     if commit_oid:
         headers["X-Repo-Commit"] = commit_oid
     status = exc.status
-    if isinstance(exc, RepoNotFound) and getattr(request, "hub_user", None) is None:
+    if isinstance(exc, (RepoNotFound, GatedRepo)) and getattr(request, "hub_user", None) is None:
         status = 401  # what the Hub answers anonymous callers, so they know a token might help
     return hub_error(status, exc.message, exc.code, headers)
 
@@ -98,6 +98,13 @@ def repo_kind(repo_type: str) -> str:
     if kind is None:
         raise RepoNotFound(f"Unknown repository type '{repo_type}'.")
     return kind
+
+
+def check_gate(request: HttpRequest, repo: Repository, path: str | None = None) -> None:
+    """GatedRepo unless the caller may download `path` (any file when None) of this readable repo."""
+    refusal = gate_refusal(repo, request.hub_user, path, repo_url=request.build_absolute_uri(repo.get_absolute_url()))
+    if refusal:
+        raise GatedRepo(refusal)
 
 
 def get_repo(request: HttpRequest, repo_type: str, namespace: str, name: str) -> Repository:

@@ -18,6 +18,7 @@ from django.utils.http import content_disposition_header
 
 from models_hub import services
 from models_hub.blobs import blob_open, iter_file
+from models_hub.hub_api.common import check_gate
 from models_hub.hub_api.reading import find_repo, hub_read
 from models_hub.models import Blob, Commit, Repository, TreeEntry
 from models_hub.selectors import file_entry, split_revision_and_path
@@ -107,6 +108,7 @@ def _etag_matches(request: HttpRequest, blob: Blob) -> bool:
 def resolve(request: HttpRequest, repo_type: str, namespace: str, name: str, rest: str) -> HttpResponse:
     repo = find_repo(request, repo_type, namespace, name)
     commit, blob, path = _pinned_file(repo, rest) or _file_at_revision(repo, rest)
+    check_gate(request, repo, path)
     download = request.GET.get("download", "").lower() in ("1", "true")
 
     if _etag_matches(request, blob):

@@ -13,13 +13,13 @@ from accounts.models import Membership
 from models_hub.blobs import blob_open
 from models_hub.errors import BadRequest, Forbidden
 from models_hub.hub_api import serializers
-from models_hub.hub_api.common import HubErrorUnauthorized, hub_endpoint, hub_error, repo_kind
+from models_hub.hub_api.common import HubErrorUnauthorized, check_gate, hub_endpoint, hub_error, repo_kind
 from models_hub.hub_api.reading import find_repo, hub_read
 from models_hub.hub_api.trees import FileRow, commit_rows, folder_listing, paths_info
 from models_hub.models import Blob, Ref, Repository, TreeEntry
 from models_hub.safetensors_check import InvalidSafetensors, parameter_counts, read_safetensors_header
 from models_hub.search import HUB_SORT_ALIASES, RepoQuery, repo_search
-from models_hub.selectors import commit_history, revision_resolve, split_revision_and_path
+from models_hub.selectors import access_request_for, commit_history, revision_resolve, split_revision_and_path
 
 TREE_PAGE = 1000
 TREE_PAGE_EXPANDED = 50
@@ -205,7 +205,9 @@ def auth_check(request: HttpRequest, repo_type: str, namespace: str, name: str, 
     repo = find_repo(request, repo_type, namespace, name)
     if write and not repo.is_writable_by(request.hub_user):
         raise Forbidden(f"You don't have write access to {repo.repo_id}.")
-    return JsonResponse({"accessRequest": None})
+    check_gate(request, repo)
+    access = access_request_for(repo, request.hub_user)
+    return JsonResponse({"accessRequest": {"status": access.status} if access else None})
 
 
 # --- Listings ----------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def _repo_base(repo: Repository, tags: list[str]) -> dict:
         "author": repo.namespace,
         "private": repo.private,
         "disabled": False,
-        "gated": False,
+        "gated": repo.gated or False,
         "downloads": repo.downloads,
         "likes": repo.likes_count,
         "tags": tags,

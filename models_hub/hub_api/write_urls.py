@@ -6,7 +6,7 @@ them in these URLs, so they are captured whole.
 
 from django.urls import path, re_path
 
-from models_hub.hub_api import lfs, write_views
+from models_hub.hub_api import access_views, lfs, write_views
 
 TYPE = r"(?P<repo_type>models|datasets|spaces)"
 REPO = r"(?P<namespace>[\w.-]+)/(?P<name>[\w.-]+)"
@@ -19,6 +19,15 @@ urlpatterns = [
     path("api/validate-yaml", write_views.validate_yaml, name="validate-yaml"),
     re_path(rf"^api/{TYPE}/{REPO}/settings$", write_views.repo_settings, name="repo-settings"),
     re_path(rf"^api/{TYPE}/{REPO}/like$", write_views.repo_like, name="repo-like"),
+    re_path(
+        rf"^api/{TYPE}/{REPO}/user-access-request/(?P<status>pending|accepted|rejected)$",
+        access_views.access_request_list,
+        name="access-request-list",
+    ),
+    re_path(
+        rf"^api/{TYPE}/{REPO}/user-access-request/handle$", access_views.access_request_handle, name="access-handle"
+    ),
+    re_path(rf"^api/{TYPE}/{REPO}/user-access-request/grant$", access_views.access_grant, name="access-grant"),
     re_path(rf"^api/{TYPE}/{REPO}/preupload/(?P<revision>.+)$", write_views.preupload, name="preupload"),
     re_path(rf"^api/{TYPE}/{REPO}/commit/(?P<revision>.+)$", write_views.commit, name="commit"),
     re_path(rf"^api/{TYPE}/{REPO}/branch/(?P<branch_name>.+)$", write_views.branch, name="branch"),

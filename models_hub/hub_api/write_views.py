@@ -109,6 +109,18 @@ def _private_flag(data: dict[str, Any]) -> bool | None:
     return private
 
 
+def _gate_value(data: dict[str, Any]) -> str | None:
+    """`gated`: false (open), "auto" or "manual"; None when not given."""
+    gated = data.get("gated")
+    if gated is None:
+        return None
+    if gated is False or gated == "false":
+        return Repository.Gate.OFF
+    if gated in (Repository.Gate.AUTO, Repository.Gate.MANUAL):
+        return gated
+    raise BadRequest(f"Unknown gate {gated!r}: use false, 'auto' or 'manual'.")
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
@@ -190,10 +202,8 @@ def repo_settings(request: HttpRequest, repo_type: str, namespace: str, name: st
     require_writer(request)
     repo = _administrable_repo(request, repo_kind(repo_type), namespace, name)
     data = json_body(request)
-    if data.get("gated") not in (None, False, "false"):
-        raise BadRequest("Gated repositories are not supported by this server.")
-    services.repo_update_settings(repo=repo, private=_private_flag(data))
-    return JsonResponse({"private": repo.private, "gated": False})
+    services.repo_update_settings(repo=repo, private=_private_flag(data), gated=_gate_value(data))
+    return JsonResponse({"private": repo.private, "gated": repo.gated or False})
 
 
 @hub_write("POST", "DELETE")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -10,8 +11,8 @@ from django.views.decorators.http import require_POST, require_safe
 
 from models_hub import cards, highlight, selectors, services
 from models_hub.blobs import blob_open
-from models_hub.errors import EntryNotFound, RevisionNotFound
-from models_hub.models import Commit, Like, Ref, Repository, is_pickle_path
+from models_hub.errors import BadRequest, EntryNotFound, RevisionNotFound
+from models_hub.models import AccessRequest, Commit, Like, Ref, Repository, is_pickle_path
 from models_hub.views.common import repo_page, resolve_url, tab_context
 
 COMMITS_PER_PAGE = 50
@@ -51,8 +52,40 @@ def repo_detail(request: HttpRequest, repo: Repository) -> HttpResponse:
         "fields": fields,
         "files": selectors.tree_listing(head)[:12],
         "liked": request.user.is_authenticated and Like.objects.filter(user=request.user, repository=repo).exists(),
+        **_gate_context(repo, request.user),
     }
     return render(request, "models_hub/repo_detail.html", context)
+
+
+def _gate_context(repo: Repository, user) -> dict:
+    """What the gate panel shows: the visitor's request, and the pending count to maintainers."""
+    if not repo.gated:
+        return {}
+    maintainer = repo.is_writable_by(user)
+    pending = repo.access_requests.filter(status=AccessRequest.Status.PENDING).count() if maintainer else 0
+    return {
+        "gate": {
+            "access": selectors.access_request_for(repo, user),
+            "member": repo.is_member(user),
+            "can_download": repo.is_downloadable_by(user),
+            "pending": pending,
+            "maintainer": maintainer,
+        }
+    }
+
+
+@require_POST
+@login_required
+@repo_page()
+def repo_access_request(request: HttpRequest, repo: Repository) -> HttpResponse:
+    try:
+        services.access_request_submit(repo=repo, user=request.user)
+    except BadRequest as exc:
+        messages.error(request, exc.message)
+    if request.htmx:
+        context = {"repo": repo, "base": repo.get_absolute_url(), **_gate_context(repo, request.user)}
+        return render(request, "models_hub/repo_detail.html#gate-panel", context)
+    return redirect(repo.get_absolute_url())
 
 
 @require_POST
@@ -72,6 +105,7 @@ def repo_like(request: HttpRequest, repo: Repository) -> HttpResponse:
 def tree(request: HttpRequest, repo: Repository, rest: str = "main") -> HttpResponse:
     revision, commit, folder = selectors.split_revision_and_path(repo, rest.strip("/") or "main")
     items = selectors.tree_listing(commit, folder)
+    downloadable = repo.is_downloadable_by(request.user)
     crumbs = []
     parts = folder.split("/") if folder else []
     for i, part in enumerate(parts):
@@ -80,7 +114,9 @@ def tree(request: HttpRequest, repo: Repository, rest: str = "main") -> HttpResp
         {
             "item": item,
             "unsafe": not item.is_dir and is_pickle_path(item.path),
-            "download_url": None if item.is_dir else resolve_url(repo, revision, item.path, download=True),
+            "download_url": None
+            if item.is_dir or not downloadable and item.path not in selectors.UNGATED_FILES
+            else resolve_url(repo, revision, item.path, download=True),
         }
         for item in items
     ]
@@ -103,6 +139,10 @@ def blob(request: HttpRequest, repo: Repository, rest: str) -> HttpResponse:
     if not path:
         raise RevisionNotFound("Give a file path after the revision.")
     entry = selectors.file_entry(commit, path)
+    refusal = selectors.gate_refusal(repo, request.user, path)
+    if refusal:
+        context = {**tab_context(repo, request.user, "files"), "path": path, "refusal": refusal}
+        return render(request, "models_hub/gated_file.html", context, status=403)
     preview = highlight.preview_blob(path, entry.blob)
     rendered = ""
     if preview.text is not None and path.lower().endswith(".md"):

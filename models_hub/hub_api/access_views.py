@@ -1,0 +1,92 @@
+"""Gated repositories in the Hub protocol: the maintainers' side of access requests.
+
+`list_pending_access_requests` (and accepted/rejected), `accept_access_request`,
+`reject_access_request`, `cancel_access_request` and `grant_access` of the stock client. People
+ask for access on the repository page (or the REST API); the client has no call for that.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.encoding import escape_uri_path
+
+from models_hub import services
+from models_hub.errors import BadRequest, Forbidden
+from models_hub.hub_api.common import get_repo, iso_z, require_writer
+from models_hub.hub_api.write_views import hub_write, json_body
+from models_hub.models import AccessRequest, Repository
+
+PAGE_SIZE = 100
+
+
+def _maintained_repo(request: HttpRequest, repo_type: str, namespace: str, name: str) -> Repository:
+    """The repo, if the caller may handle its access requests: write access and a write token."""
+    user = require_writer(request)
+    repo = get_repo(request, repo_type, namespace, name)
+    if not repo.is_writable_by(user):
+        raise Forbidden(f"Only maintainers with write access to {repo.repo_id} can manage its access requests.")
+    if not repo.gated:
+        raise BadRequest(f"{repo.repo_id} is not gated.")
+    return repo
+
+
+def access_request_json(access: AccessRequest) -> dict:
+    user = access.user
+    return {
+        "requestId": str(access.pk),
+        "user": {"user": user.username, "fullname": user.full_name or user.username, "email": user.email or None},
+        "status": access.status,
+        "timestamp": iso_z(access.created_at),
+        "updatedAt": iso_z(access.updated_at),
+        "rejectionReason": access.rejection_reason or None,
+        "fields": None,
+    }
+
+
+@hub_write("GET")
+def access_request_list(request: HttpRequest, repo_type: str, namespace: str, name: str, status: str) -> HttpResponse:
+    repo = _maintained_repo(request, repo_type, namespace, name)
+    cursor = request.GET.get("cursor", "0")
+    start = int(cursor) if cursor.isdigit() else 0
+    rows = list(
+        AccessRequest.objects.filter(repository=repo, status=status)
+        .select_related("user")
+        .order_by("-created_at", "-id")[start : start + PAGE_SIZE + 1]
+    )
+    response = JsonResponse([access_request_json(row) for row in rows[:PAGE_SIZE]], safe=False)
+    if len(rows) > PAGE_SIZE:
+        next_url = request.build_absolute_uri(escape_uri_path(request.path)) + f"?cursor={start + PAGE_SIZE}"
+        response["Link"] = f'<{next_url}>; rel="next"'
+    return response
+
+
+def _text(data: dict, key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"'{key}' must be a string.")
+    return value
+
+
+@hub_write("POST")
+def access_request_handle(request: HttpRequest, repo_type: str, namespace: str, name: str) -> HttpResponse:
+    repo = _maintained_repo(request, repo_type, namespace, name)
+    data = json_body(request)
+    access = services.access_request_decide(
+        repo=repo,
+        actor=request.hub_user,
+        status=_text(data, "status") or "",
+        username=_text(data, "user"),
+        request_id=_text(data, "requestId"),
+        rejection_reason=_text(data, "rejectionReason") or "",
+    )
+    return JsonResponse(access_request_json(access))
+
+
+@hub_write("POST")
+def access_grant(request: HttpRequest, repo_type: str, namespace: str, name: str) -> HttpResponse:
+    repo = _maintained_repo(request, repo_type, namespace, name)
+    username = _text(json_body(request), "user")
+    if not username:
+        raise BadRequest("'user' is required: the name of the user to give access to.")
+    access = services.access_grant(repo=repo, actor=request.hub_user, username=username)
+    return JsonResponse(access_request_json(access))

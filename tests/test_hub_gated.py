@@ -1,0 +1,191 @@
+"""Gated repositories through the stock huggingface_hub client against a live server.
+
+Readers see a gated repo, its card and its file list, but downloading a file needs an accepted
+access request; maintainers handle requests with the client's access-request calls.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+from huggingface_hub.errors import BadRequestError, GatedRepoError, HfHubHTTPError
+
+from conftest import make_commit, make_repo
+from models_hub.models import AccessRequest, Repository
+from tests.test_hub_write import api_for, raw_request, token_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.hub_client]
+
+FILES = {"README.md": b"---\nlicense: mit\n---\n# Gated\n", "config.json": b'{"model_type": "gpt2"}'}
+
+
+@pytest.fixture(autouse=True)
+def hub_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+
+
+@pytest.fixture
+def gated_repo(live_server, alice):
+    repo = make_repo(owner=alice, name="gated")
+    make_commit(repo=repo, author=alice, files=FILES)
+    api_for(live_server, alice).update_repo_settings("alice/gated", gated="manual")
+    return repo
+
+
+def download(live_server, token, tmp_path, filename="config.json", repo_type=None, repo_id="alice/gated") -> bytes:
+    path = hf_hub_download(
+        repo_id, filename, repo_type=repo_type, endpoint=live_server.url, token=token, cache_dir=tmp_path / "cache"
+    )
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def ask_for_access(live_server, token: str, repo: str = "model/alice/gated") -> dict:
+    """What the repository page's button does, through the REST API."""
+    status, body, _ = raw_request(
+        live_server, "POST", f"/api/v1/repos/{repo}/access-request/", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert status == 200, body
+    return body
+
+
+def test_gate_shows_in_repo_info_and_blocks_downloads_for_outsiders(live_server, gated_repo, bob, tmp_path):
+    info = HfApi(endpoint=live_server.url).model_info("alice/gated")
+    assert info.gated == "manual"
+    assert {s.rfilename for s in info.siblings} == {".gitattributes", *FILES}
+
+    with pytest.raises(GatedRepoError) as anonymous:
+        download(live_server, False, tmp_path)
+    assert anonymous.value.response.status_code == 401
+    assert "Please log in" in str(anonymous.value)
+
+    with pytest.raises(GatedRepoError) as stranger:
+        download(live_server, token_for(bob), tmp_path)
+    assert stranger.value.response.status_code == 403
+    assert "not in the authorized list" in str(stranger.value)
+
+    # The card is public on the page, so its file is too.
+    assert download(live_server, False, tmp_path, "README.md") == FILES["README.md"]
+    with pytest.raises(GatedRepoError):
+        snapshot_download("alice/gated", endpoint=live_server.url, token=token_for(bob), cache_dir=tmp_path / "s")
+
+
+def test_owner_downloads_without_asking(live_server, gated_repo, alice, tmp_path):
+    assert download(live_server, token_for(alice, "read"), tmp_path) == FILES["config.json"]
+
+
+def test_request_accept_reject_cancel_round_trip(live_server, gated_repo, alice, bob, tmp_path):
+    bob_token = token_for(bob, "read")
+    maintainer = api_for(live_server, alice)
+    assert ask_for_access(live_server, token_for(bob))["status"] == "pending"
+    with pytest.raises(GatedRepoError) as waiting:
+        download(live_server, bob_token, tmp_path)
+    assert "awaiting a review" in str(waiting.value)
+
+    pending = list(maintainer.list_pending_access_requests("alice/gated"))
+    assert [(r.username, r.email, r.status) for r in pending] == [("bob", "bob@example.com", "pending")]
+
+    maintainer.accept_access_request("alice/gated", "bob")
+    assert download(live_server, bob_token, tmp_path) == FILES["config.json"]
+    HfApi(endpoint=live_server.url, token=bob_token).auth_check("alice/gated")
+    assert [r.username for r in maintainer.list_accepted_access_requests("alice/gated")] == ["bob"]
+
+    maintainer.reject_access_request("alice/gated", "bob", rejection_reason="Research use only")
+    with pytest.raises(GatedRepoError):
+        download(live_server, bob_token, tmp_path / "again")
+    with pytest.raises(GatedRepoError):
+        HfApi(endpoint=live_server.url, token=bob_token).auth_check("alice/gated")
+    assert AccessRequest.objects.get(user=bob).rejection_reason == "Research use only"
+
+    # Cancelling moves the request back to pending (and keeps access closed).
+    maintainer.cancel_access_request("alice/gated", "bob")
+    assert [r.username for r in maintainer.list_pending_access_requests("alice/gated")] == ["bob"]
+    with pytest.raises(HfHubHTTPError) as twice:
+        maintainer.cancel_access_request("alice/gated", "bob")
+    assert twice.value.response.status_code == 404
+
+
+def test_grant_access_without_a_request(live_server, gated_repo, alice, charlie, tmp_path):
+    maintainer = api_for(live_server, alice)
+    maintainer.grant_access("alice/gated", "charlie")
+    assert download(live_server, token_for(charlie, "read"), tmp_path) == FILES["config.json"]
+    with pytest.raises(BadRequestError):
+        maintainer.grant_access("alice/gated", "charlie")
+    with pytest.raises(HfHubHTTPError) as unknown:
+        maintainer.grant_access("alice/gated", "nobody-by-that-name")
+    assert unknown.value.response.status_code == 404
+    with pytest.raises(HfHubHTTPError) as missing:
+        maintainer.accept_access_request("alice/gated", "alice-does-not-exist")
+    assert missing.value.response.status_code == 404
+
+
+def test_only_maintainers_with_a_write_token_handle_requests(live_server, gated_repo, alice, bob):
+    ask_for_access(live_server, token_for(bob))
+    for api in (api_for(live_server, bob), api_for(live_server, alice, "read")):
+        with pytest.raises(HfHubHTTPError) as refused:
+            list(api.list_pending_access_requests("alice/gated"))
+        assert refused.value.response.status_code == 403
+        with pytest.raises(HfHubHTTPError):
+            api.accept_access_request("alice/gated", "bob")
+    assert AccessRequest.objects.get(user=bob).status == "pending"
+
+
+def test_automatic_gate_accepts_at_once_and_ungating_opens_downloads(live_server, gated_repo, alice, bob, tmp_path):
+    maintainer = api_for(live_server, alice)
+    ask_for_access(live_server, token_for(bob))
+    maintainer.update_repo_settings("alice/gated", gated="auto")  # what was pending is accepted
+    assert download(live_server, token_for(bob), tmp_path) == FILES["config.json"]
+
+    maintainer.update_repo_settings("alice/gated", gated=False)
+    assert Repository.objects.get(pk=gated_repo.pk).gated == ""
+    assert download(live_server, False, tmp_path / "open") == FILES["config.json"]
+    with pytest.raises(BadRequestError):
+        list(maintainer.list_pending_access_requests("alice/gated"))
+
+
+def test_gated_dataset(live_server, alice, bob, tmp_path):
+    repo = make_repo(owner=alice, name="rows", kind="dataset")
+    make_commit(repo=repo, author=alice, files={"data.jsonl": b'{"text": "hi"}\n'})
+    api_for(live_server, alice).update_repo_settings("alice/rows", repo_type="dataset", gated="auto")
+    with pytest.raises(GatedRepoError):
+        download(live_server, token_for(bob), tmp_path, "data.jsonl", "dataset", "alice/rows")
+    assert ask_for_access(live_server, token_for(bob), "dataset/alice/rows")["status"] == "accepted"
+    assert download(live_server, token_for(bob), tmp_path, "data.jsonl", "dataset", "alice/rows").startswith(b"{")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"gated": "sometimes"}', b'{"gated": 1}', b'{"gated": true}', b'{"gated": ["auto"]}'],
+)
+def test_hostile_gate_values_are_refused(live_server, gated_repo, alice, body):
+    headers = {"Authorization": f"Bearer {token_for(alice)}", "Content-Type": "application/json"}
+    status, payload, _ = raw_request(live_server, "PUT", "/api/models/alice/gated/settings", body, headers)
+    assert status == 400 and "gate" in payload["error"]
+    assert Repository.objects.get(pk=gated_repo.pk).gated == "manual"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "accepted"},
+        {"user": "bob", "requestId": "1", "status": "accepted"},
+        {"user": "bob", "status": "maybe"},
+        {"user": ["bob"], "status": "accepted"},
+        {"requestId": "1 OR 1=1", "status": "accepted"},
+        {"requestId": "99999999999999999999999", "status": "accepted"},
+    ],
+)
+def test_hostile_handle_bodies_get_clear_errors(live_server, gated_repo, alice, bob, body):
+    ask_for_access(live_server, token_for(bob))
+    headers = {"Authorization": f"Bearer {token_for(alice)}", "Content-Type": "application/json"}
+    path = "/api/models/alice/gated/user-access-request/handle"
+    status, payload, _ = raw_request(live_server, "POST", path, json.dumps(body).encode(), headers)
+    assert status in (400, 404), (status, payload)
+    assert payload["error"]
+    assert AccessRequest.objects.get(user=bob).status == "pending"
