@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import prefetch_related_objects
+from django.db.models.functions import Lower
 
 from accounts.models import User
 from models_hub.errors import EntryNotFound, Forbidden, RepoNotFound, RevisionNotFound
@@ -74,10 +75,19 @@ def repo_get_writable(*, kind: str, namespace: str, name: str, user: User | None
 
 
 def repo_redirect_target(*, kind: str, namespace: str, name: str) -> Repository | None:
+    """Where an id that names no repository should lead: a renamed repo's new id, or the same id in its
+    own letter case (ids are unique whatever the case, so `Alice/Tiny` can only mean `alice/tiny`)."""
     redirect = (
         RepoRedirect.objects.select_related("repository").filter(kind=kind, namespace=namespace, name=name).first()
     )
-    return redirect.repository if redirect else None
+    if redirect:
+        return redirect.repository
+    # Matches the expression index behind the case-insensitive unique constraint.
+    return (
+        Repository.objects.alias(lower_namespace=Lower("namespace"), lower_name=Lower("name"))
+        .filter(kind=kind, lower_namespace=namespace.lower(), lower_name=name.lower())
+        .first()
+    )
 
 
 def revision_resolve(repo: Repository, revision: str) -> Commit:

@@ -494,6 +494,18 @@ def test_renamed_repo_redirects_relatively(live_server, alice, hf_home):
     assert api_for(live_server).model_info("alice/tiny").id == "alice/renamed"
 
 
+def test_repo_ids_in_another_letter_case_redirect_to_the_repo(live_server, alice, hf_home):
+    alice_model(alice)
+    raw = httpx2.head(f"{live_server.url}/Alice/Tiny/resolve/main/config.json")
+    path = hf_hub_download("Alice/TINY", "config.json", endpoint=live_server.url, token=False, cache_dir=hf_home)
+
+    assert raw.status_code == 307 and raw.headers["Location"] == "/alice/tiny/resolve/main/config.json"
+    assert Path(path).read_bytes() == b'{"model_type": "gpt2"}'
+    assert api_for(live_server).model_info("ALICE/tiny").id == "alice/tiny"
+    with pytest.raises(RepositoryNotFoundError):
+        api_for(live_server).model_info("alice/tiny2")
+
+
 def test_range_requests_etags_and_headers(live_server, alice):
     repo = alice_model(alice)
     url = f"{live_server.url}/alice/tiny/resolve/main/weights.bin"

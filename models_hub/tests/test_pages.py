@@ -316,3 +316,10 @@ def test_header_search_follows_the_section_and_caps_its_length(alice):
     html = client.get("/models").content.decode()
     assert 'action="/models" method="get" role="search"' in html and 'maxlength="200"' in html
     assert 'rel="icon" href="/static/flywheel/favicon.svg"' in html
+
+
+def test_repo_address_in_another_letter_case_redirects(repo, private_repo, bob):
+    response = client_for().get("/Alice/TINY/tree/main")
+    assert response.status_code == 302 and response["Location"] == "/alice/tiny/tree/main"
+    # A private repo's existence is not revealed by the redirect.
+    assert client_for(bob).get("/ALICE/secret").status_code == 404
