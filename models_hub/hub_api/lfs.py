@@ -25,6 +25,7 @@ from models_hub.hub_api.common import hub_endpoint, hub_error, require_writer
 from models_hub.hub_api.write_views import hub_write, json_body
 from models_hub.models import Blob, Repository
 from models_hub.selectors import repo_get_for_user, repo_get_writable
+from models_hub.streaming import IncompleteBody, receive_body
 
 LFS_CONTENT_TYPE = "application/vnd.git-lfs+json"
 SIGNING_SALT = "flywheel.hub.lfs-upload"
@@ -147,10 +148,14 @@ def upload(request: HttpRequest, namespace: str, name: str, oid: str, prefix: st
     if Blob.objects.filter(sha256=oid, size=size).exists():
         return _lfs_json({})
     try:
-        temp_path, sha256, received = write_stream_to_temp(_request_chunks(request), max_bytes=size)
+        if declared:  # the usual case: straight from the socket (see models_hub.streaming)
+            body = receive_body(request, length=size, limit=size)
+            temp_path, sha256, received = body.path, body.sha256, body.size
+        else:  # a chunked body: read through Django, never past `size`
+            temp_path, sha256, received = write_stream_to_temp(_request_chunks(request), max_bytes=size)
     except BlobTooLarge:
         raise BadRequest(f"The upload has more than the {size} bytes announced; nothing was stored.") from None
-    except UnreadablePostError:
+    except (UnreadablePostError, IncompleteBody):
         raise BadRequest("The upload was cut short; nothing was stored.") from None
     if received != size or sha256 != oid:
         os.unlink(temp_path)
