@@ -1,12 +1,20 @@
 """Download throughput through the Hub protocol, against reading the same bytes from disk.
 
-    .venv/bin/python -m bench.bench_hub_download            # 1 GiB file + 50 small files
-    BENCH_BIG_BYTES=67108864 .venv/bin/python -m bench.bench_hub_download   # a quick run
+    .venv/bin/python -m bench.bench_hub_download               # a quick run: 64 MiB file + 50 small files
+    BENCH_FULL=1 .venv/bin/python -m bench.bench_hub_download  # 1 GiB file (or BENCH_BIG_BYTES=<n>)
 
 It starts a real gunicorn (platform/gunicorn.conf.py) on a free port with a throw-away
 FLYWHEEL_DATA_DIR and SQLite database, stores the files through the real services, then times
 `snapshot_download` with the stock huggingface_hub client and a plain read of the stored blob file
-in the same run, and checks a Range request on the big file. Target: ratio >= 0.5.
+in the same run, and checks a Range request on the big file. Target: ratio >= 0.5 against the
+warm (page-cache) read.
+
+Rows that bound what any client could do, measured in the same run against the same blob file:
+* the same read after dropping the file's pages from the page cache (os.sync, then
+  posix_fadvise DONTNEED), so the bytes come from the disk;
+* storing the bytes with no network: shutil.copyfile of the blob into the folder where the client
+  keeps its cache (best of 3). Every client that keeps the file must at least write it there, so
+  when this alone is below 0.5x of the warm read, no client can meet the target on this machine.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import free_port, server_env
+from bench.common import best_seconds, free_port, server_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -79,7 +87,15 @@ def wait_until_up(url: str, server: subprocess.Popen, timeout: float = 60) -> No
     raise RuntimeError("gunicorn did not answer in time")
 
 
-def read_from_disk(path: str) -> tuple[float, int]:
+def read_from_disk(path: str, *, drop_cache: bool = False) -> tuple[float, int]:
+    """Time a plain read of the file; `drop_cache` first evicts its pages so the bytes come from the disk."""
+    if drop_cache:
+        os.sync()  # POSIX_FADV_DONTNEED only evicts clean pages
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
     started = time.perf_counter()
     total = 0
     with open(path, "rb") as handle:
@@ -130,6 +146,8 @@ def httpx_get(url: str) -> float:
 
 
 def local_copy(source: str, target: Path) -> float:
+    """Store the bytes with no network: the write half every download must do (dirty pages flushed first)."""
+    os.sync()
     started = time.perf_counter()
     shutil.copyfile(source, target)
     elapsed = time.perf_counter() - started
@@ -197,6 +215,7 @@ def main() -> int:
         wait_until_up(url, server)
 
         disk_seconds, disk_bytes = read_from_disk(info["big_path"])
+        cold_seconds, cold_bytes = read_from_disk(info["big_path"], drop_cache=True)
         small_total = SMALL_FILES * len(b"small file 00\n" * 100)
         big_url = f"{url}/{info['repo']}/resolve/main/big.dat"
 
@@ -212,6 +231,9 @@ def main() -> int:
         assert downloaded.stat().st_size == big_bytes
         assert len(list((folder / "small").iterdir())) == SMALL_FILES
         same = _sha256(downloaded) == _sha256(Path(info["big_path"]))
+        # The folder where the client just stored the big file's blob (cache_dir/models--<ns>--<name>/blobs).
+        store_target = folder.parent.parent / "blobs" / "bench-store-copy"
+        store_seconds = best_seconds(lambda: local_copy(info["big_path"], store_target))
         shutil.rmtree(workdir / "client")
         check_range(big_url, info["big_path"], big_bytes)
 
@@ -224,25 +246,44 @@ def main() -> int:
         socket_seconds, socket_bytes = raw_socket_get(port, f"/{info['repo']}/resolve/main/big.dat")
         assert socket_bytes == big_bytes, socket_bytes
         httpx_seconds = httpx_get(big_url)
-        copy_seconds = local_copy(info["big_path"], workdir / "copy.dat")
         head_ms = head_latency_ms(f"{url}/{info['repo']}/resolve/main/small/00.txt")
 
         disk_rate = mib_per_s(disk_bytes, disk_seconds)
+        cold_rate = mib_per_s(cold_bytes, cold_seconds)
         hub_rate = mib_per_s(big_bytes + small_total, hub_seconds)
+        store_rate = mib_per_s(big_bytes, store_seconds)
         rows = [
-            ("disk read of the stored blob (baseline)", disk_bytes, disk_seconds),
+            ("disk read of the stored blob, warm (baseline)", disk_bytes, disk_seconds),
+            ("disk read, page cache dropped", cold_bytes, cold_seconds),
             ("snapshot_download, 52 files (stock client)", big_bytes + small_total, hub_seconds),
             ("hf_hub_download of the big file alone", big_bytes, single_seconds),
             ("server only: GET big file, raw socket reader", socket_bytes, socket_seconds),
             ("client ceiling: httpx2 stream, no disk", big_bytes, httpx_seconds),
-            ("local copy of the blob (read + write)", big_bytes, copy_seconds),
+            ("storing, no network: copyfile to client cache", big_bytes, store_seconds),
         ]
-        print(f"{'':46} {'bytes':>15} {'seconds':>8} {'MiB/s':>9} {'/ disk':>7}")
+        print(f"{'':47} {'bytes':>15} {'seconds':>8} {'MiB/s':>9} {'/ warm':>7} {'/ cold':>7}")
         for label, size, seconds in rows:
             rate = mib_per_s(size, seconds)
-            print(f"{label:46} {size:>15,} {seconds:>8.2f} {rate:>9.1f} {rate / disk_rate:>7.2f}")
-        print(f"ratio snapshot_download / disk read: {hub_rate / disk_rate:.2f} (target >= 0.5)")
-        print(f"ratio server GET / disk read:        {mib_per_s(socket_bytes, socket_seconds) / disk_rate:.2f}")
+            print(
+                f"{label:47} {size:>15,} {seconds:>8.2f} {rate:>9.1f} {rate / disk_rate:>7.2f} {rate / cold_rate:>7.2f}"
+            )
+        print(f"ratio snapshot_download / warm read (page cache): {hub_rate / disk_rate:.2f} (target >= 0.5)")
+        print(f"ratio snapshot_download / cold read (from disk):  {hub_rate / cold_rate:.2f} (no target)")
+        print(
+            f"ratio server GET / warm read:                     {mib_per_s(socket_bytes, socket_seconds) / disk_rate:.2f}"
+        )
+        print(f"ratio storing alone / warm read:                  {store_rate / disk_rate:.2f}")
+        if store_rate / disk_rate < 0.5:
+            print(
+                f"bound: storing the bytes alone (copyfile into the client's cache folder, no network) runs at"
+                f" {store_rate:.0f} MiB/s = {store_rate / disk_rate:.2f}x of the page-cache read ({disk_rate:.0f} MiB/s),"
+                f" so the 0.5x target against a page-cache read cannot be reached by any client that stores the"
+                f" file on this machine"
+            )
+        else:
+            print(
+                f"bound: storing alone reaches {store_rate / disk_rate:.2f}x, so the disk does not rule the target out"
+            )
         print(f"HEAD on a small file: {head_ms:.1f} ms per request (sequential, keep-alive)")
         print(f"range request on the big file: 206 with the right bytes, 416 past the end; content identical: {same}")
         met = same and hub_rate / disk_rate >= 0.5
@@ -270,4 +311,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--setup":
         print(json.dumps(setup_repository(int(sys.argv[2]))))
     else:
-        main()
+        sys.exit(main())
