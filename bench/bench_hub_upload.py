@@ -6,8 +6,10 @@
 
 It starts a real gunicorn (platform/gunicorn.conf.py, 2 workers) on a free port with a throw-away
 FLYWHEEL_DATA_DIR and SQLite database, creates a user and a token with the management commands,
-then runs the stock client's `upload_folder` in a child process and times it, against
-`shutil.copytree` of the same folder in the same run. A thread samples the resident memory of
+then runs the stock client's `upload_folder` in a child process and times it, against copying
+the same folder on the same disk in the same run: `shutil.copytree` followed by fsync of every
+copied file (the target's baseline: the server writes big uploads with O_DIRECT, so they are on
+the disk when the upload ends), and, for reference, `shutil.copytree` into the page cache alone. A thread samples the resident memory of
 the gunicorn workers with psutil to show that the server streams (target: growth < 64 MiB).
 
 Two transfer paths are measured:
@@ -322,7 +324,7 @@ def measure_bound(mode: str, big_file: Path) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def print_bound(mode: str, bound: dict[str, float], total: int, copy_rate: float) -> None:
+def print_bound(mode: str, bound: dict[str, float], total: int, disk_rate: float, cache_rate: float) -> None:
     if mode == "regular":
         best = bound["body"]
         print(
@@ -336,8 +338,12 @@ def print_bound(mode: str, bound: dict[str, float], total: int, copy_rate: float
             f" + max(server sha256 {bound['server_sha256']:.2f} s, write {bound['write']:.2f} s) = {best:.2f} s"
             f" (best of 3 each)"
         )
-    ratio = mib_per_s(total, best) / copy_rate
-    print(f"  best possible upload        : {mib_per_s(total, best):8.1f} MiB/s   ratio {ratio:.2f}")
+    rate = mib_per_s(total, best)
+    ratio = rate / disk_rate
+    print(
+        f"  best possible upload        : {rate:8.1f} MiB/s   ratio {ratio:.2f} against the copy onto the disk,"
+        f" {rate / cache_rate:.2f} against the page-cache copy"
+    )
     if ratio < 0.3:
         assumption = (
             "sending and the server cost nothing"
@@ -345,8 +351,8 @@ def print_bound(mode: str, bound: dict[str, float], total: int, copy_rate: float
             else "sending costs nothing and the server only hashes and writes"
         )
         print(
-            f"  conclusion ({mode}): even if {assumption}, this path cannot exceed {ratio:.2f}x of copytree"
-            f" on this machine, below the 0.3x target"
+            f"  conclusion ({mode}): even if {assumption}, this path cannot exceed {ratio:.2f}x of copying"
+            f" onto the disk on this machine, below the 0.3x target"
         )
     else:
         print(f"  conclusion ({mode}): the bound ({ratio:.2f}x) leaves room for the 0.3x target")
@@ -386,7 +392,7 @@ def raw_commit(server: HubServer, big_file: Path) -> float:
     return seconds
 
 
-def bench_mode(mode: str, folder: Path, total: int, copy_rate: float) -> dict:
+def bench_mode(mode: str, folder: Path, total: int) -> dict:
     server_env = {"FLYWHEEL_LFS_UPLOAD_THRESHOLD": "10000000"} if mode == "lfs" else {}
     client_env = {"HF_HUB_DISABLE_XET": "1"} if mode == "lfs" else {}
     with HubServer(extra_env=server_env) as server:
@@ -404,10 +410,28 @@ def bench_mode(mode: str, folder: Path, total: int, copy_rate: float) -> dict:
         "mode": mode,
         "seconds": result["seconds"],
         "rate": rate,
-        "ratio": rate / copy_rate,
         "rss_growth_mib": sampler.growth() / (1024 * 1024),
         "stored_identical": stored,
     }
+
+
+def timed_copy(folder: Path, target: Path, *, durable: bool) -> float:
+    """shutil.copytree of `folder`; with `durable`, until every copied byte is on the disk (fsync).
+
+    The server's upload writes the big file with O_DIRECT, so its bytes are on the disk when the
+    upload ends; the durable copy is the same kind of baseline as bench_api_upload's copyfile + fsync.
+    """
+    os.sync()  # earlier dirty pages must not be flushed inside this measurement
+    started = time.perf_counter()
+    shutil.copytree(folder, target)
+    if durable:
+        for path in [target, *sorted(target.rglob("*"))]:  # files and the folders that name them
+            descriptor = os.open(path, os.O_RDONLY)
+            os.fsync(descriptor)
+            os.close(descriptor)
+    seconds = time.perf_counter() - started
+    shutil.rmtree(target)
+    return seconds
 
 
 def main() -> int:
@@ -420,30 +444,31 @@ def main() -> int:
     try:
         folder = workdir / "model"
         total = make_folder(folder, big_bytes)
-        started = time.perf_counter()
-        shutil.copytree(folder, workdir / "copy")
-        copy_seconds = time.perf_counter() - started
-        shutil.rmtree(workdir / "copy")
-        copy_rate = mib_per_s(total, copy_seconds)
+        # Best of 3 for the baselines: the stricter comparison for the upload.
+        cache_rate = mib_per_s(total, best_seconds(lambda: timed_copy(folder, workdir / "copy", durable=False)))
+        disk_rate = mib_per_s(total, best_seconds(lambda: timed_copy(folder, workdir / "copy", durable=True)))
         print(f"files: one {big_bytes:,}-byte file + {SMALL_FILES} small files = {total:,} bytes")
-        print(f"shutil.copytree on the same disk : {copy_seconds:7.2f} s = {copy_rate:8.1f} MiB/s")
+        print(f"shutil.copytree, into the page cache  : {cache_rate:8.1f} MiB/s (best of 3)")
+        print(f"shutil.copytree + fsync, onto the disk: {disk_rate:8.1f} MiB/s (best of 3; the target's baseline)")
         met = True
         for mode in modes:
             bound = measure_bound(mode, folder / "big.dat")
-            row = bench_mode(mode, folder, total, copy_rate)
-            met = met and row["ratio"] >= 0.3 and row["rss_growth_mib"] < 64 and row["stored_identical"]
+            row = bench_mode(mode, folder, total)
+            ratio = row["rate"] / disk_rate
+            met = met and ratio >= 0.3 and row["rss_growth_mib"] < 64 and row["stored_identical"]
             print(
                 f"upload_folder, {mode:<7} path    : {row['seconds']:7.2f} s = {row['rate']:8.1f} MiB/s"
-                f"   ratio {row['ratio']:.2f} (target >= 0.3)"
+                f"   ratio {ratio:.2f} against the copy onto the disk (target >= 0.3),"
+                f" {row['rate'] / cache_rate:.2f} against the page-cache copy"
                 f"   server worker RSS growth {row['rss_growth_mib']:.1f} MiB (target < 64)"
                 f"   stored bytes identical: {row['stored_identical']}"
             )
             if row["raw_rate"]:
                 print(
                     f"  of which the server alone   : {row['raw_rate']:8.1f} MiB/s of file content"
-                    f" (pre-built NDJSON body POSTed raw; ratio {row['raw_rate'] / copy_rate:.2f})"
+                    f" (pre-built NDJSON body POSTed raw; ratio {row['raw_rate'] / disk_rate:.2f})"
                 )
-            print_bound(mode, bound, total, copy_rate)
+            print_bound(mode, bound, total, disk_rate, cache_rate)
         print(f"target: {'MET' if met else 'NOT MET'}")
         return 0 if met else 1
     finally:
