@@ -7,6 +7,7 @@ request holds a whole file in memory; storing the finished file is then a rename
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -141,8 +142,69 @@ def iter_file(handle: IO[bytes], *, start: int = 0, length: int | None = None) -
         handle.close()
 
 
+class _ObjectReader(io.RawIOBase):
+    """A bucket object read as a seekable file: one streaming ranged GET from where reading starts.
+
+    django-storages' S3 file downloads the whole object before its first byte, into memory by
+    default (AWS_S3_MAX_MEMORY_SIZE = 0 never spills to disk): reading a safetensors header or
+    serving a Range request would fetch, and hold, gigabytes. A seek drops the stream; the next
+    read starts a new GET from there.
+    """
+
+    def __init__(self, obj) -> None:
+        self._obj = obj
+        self._size: int = obj.content_length
+        self._position = 0
+        self._body = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError(f"Negative seek position {base + offset}.")
+        if base + offset != self._position:
+            self._drop_stream()
+            self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        if self._position >= self._size:
+            return 0
+        if self._body is None:
+            self._body = self._obj.get(Range=f"bytes={self._position}-")["Body"]
+        data = self._body.read(len(buffer))
+        if not data:
+            raise OSError(f"{self._obj.key} ended at byte {self._position:,} of {self._size:,}.")
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def _drop_stream(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+
+    def close(self) -> None:
+        self._drop_stream()
+        super().close()
+
+
 def blob_open(blob: Blob) -> IO[bytes]:
-    return default_storage.open(blob.storage_key, "rb")
+    """The blob's bytes as a seekable binary file: the local file itself, or streamed from a bucket."""
+    handle = default_storage.open(blob.storage_key, "rb")
+    obj = getattr(handle, "obj", None)  # django-storages' S3 file; opening it only checked the object exists
+    if obj is None:
+        return handle
+    handle.close()
+    return io.BufferedReader(_ObjectReader(obj), buffer_size=COPY_CHUNK)
 
 
 def blob_read_head(blob: Blob, size: int) -> bytes:
