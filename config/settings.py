@@ -163,6 +163,9 @@ FLYWHEEL_UPLOAD_DIRECT_IO = env_bool("FLYWHEEL_UPLOAD_DIRECT_IO", True)
 FLYWHEEL_LFS_DISPLAY_THRESHOLD = env_int("FLYWHEEL_LFS_DISPLAY_THRESHOLD", 10 * 1000 * 1000)
 # 0 answers "regular" for every file (works with every stock client); above it, Git LFS is offered.
 FLYWHEEL_LFS_UPLOAD_THRESHOLD = env_int("FLYWHEEL_LFS_UPLOAD_THRESHOLD", 0)
+# A repository's download count goes up once per downloader in this many seconds, so fetching a
+# whole snapshot (many files) counts as one download; 0 counts every file request.
+FLYWHEEL_DOWNLOAD_COUNT_WINDOW = env_int("FLYWHEEL_DOWNLOAD_COUNT_WINDOW", 300)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -13,12 +13,15 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import httpx2
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from huggingface_hub import HfApi, HfFileSystem, constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
@@ -536,16 +539,37 @@ def test_range_requests_etags_and_headers(live_server, alice):
     assert "gzip" not in text.headers.get("Content-Encoding", "")
 
 
-def test_download_counts_bodies_only(live_server, alice):
+def test_download_counts_once_per_downloader_per_window(live_server, alice, bob):
     repo = alice_model(alice)
     url = f"{live_server.url}/alice/tiny/resolve/main/weights.bin"
+    bob_auth = {"Authorization": f"Bearer {token_create(user=bob, name='t', scope='read').secret}"}
 
     httpx2.head(url)
     httpx2.get(url, headers={"Range": "bytes=100-"})
-    assert Repository.objects.get(pk=repo.pk).downloads == 0
+    assert Repository.objects.get(pk=repo.pk).downloads == 0  # metadata and resumed transfers
     httpx2.get(url)
+    httpx2.get(f"{live_server.url}/alice/tiny/resolve/main/config.json")
     httpx2.get(url, headers={"Range": "bytes=0-10"})
+    assert Repository.objects.get(pk=repo.pk).downloads == 1  # one downloader, several files
+    httpx2.get(url, headers=bob_auth)
     assert Repository.objects.get(pk=repo.pk).downloads == 2
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        httpx2.get(url)
+    assert Repository.objects.get(pk=repo.pk).downloads == 3
+
+
+def test_snapshot_download_counts_as_one_download(live_server, alice, hf_home):
+    repo = alice_model(alice)
+    snapshot_download("alice/tiny", endpoint=live_server.url, token=False, cache_dir=hf_home)
+    assert Repository.objects.get(pk=repo.pk).downloads == 1
+
+
+def test_every_file_request_counts_when_the_window_is_zero(live_server, alice, settings):
+    settings.FLYWHEEL_DOWNLOAD_COUNT_WINDOW = 0
+    repo = alice_model(alice)
+    for _ in range(3):
+        httpx2.get(f"{live_server.url}/alice/tiny/resolve/main/config.json")
+    assert Repository.objects.get(pk=repo.pk).downloads == 3
 
 
 def test_misc_endpoints_answer_json(live_server):

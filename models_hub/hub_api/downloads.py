@@ -7,12 +7,14 @@ a whole-file answer goes through FileResponse so gunicorn can use sendfile().
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import mimetypes
 import re
 from dataclasses import dataclass
 
-from django.db import DatabaseError
+from django.conf import settings
+from django.core.cache import cache
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
@@ -136,7 +138,7 @@ def resolve(request: HttpRequest, repo_type: str, namespace: str, name: str, res
         return response
 
     if byte_range is None or byte_range.start == 0:
-        _count_download(repo)
+        _count_download(request, repo)
     if byte_range is None:
         response = FileResponse(blob_open(blob))
         response.block_size = STREAM_CHUNK
@@ -179,9 +181,20 @@ def _length_headers(response: HttpResponse, blob: Blob, byte_range: ByteRange | 
     response["Content-Length"] = str(byte_range.length)
 
 
-def _count_download(repo: Repository) -> None:
-    """A busy database must not fail a download: the count is best effort."""
+def _downloader(request: HttpRequest) -> str:
+    """Who is downloading: the account, or else the client's address and program, hashed."""
+    if request.hub_user is not None:
+        return f"user:{request.hub_user.pk}"
+    parts = [request.META.get(name, "") for name in ("REMOTE_ADDR", "HTTP_X_FORWARDED_FOR", "HTTP_USER_AGENT")]
+    return "anon:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def _count_download(request: HttpRequest, repo: Repository) -> None:
+    """Once per downloader and repository per window; a busy database or cache must not fail a download."""
+    window = settings.FLYWHEEL_DOWNLOAD_COUNT_WINDOW
     try:
+        if window > 0 and not cache.add(f"download:{repo.pk}:{repo.created_at.timestamp()}:{_downloader(request)}", 1, timeout=window):
+            return
         services.repo_record_download(repo=repo)
-    except DatabaseError:
+    except Exception:  # noqa: BLE001 - best effort: the bytes matter more than the count
         logger.warning("Could not count a download of %s", repo.repo_id, exc_info=True)
