@@ -18,6 +18,16 @@ def make_user(username: str, **fields) -> User:
     )
 
 
+def client_for(user: User | None = None):
+    """A Django test client, logged in as `user` when given."""
+    from django.test import Client
+
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
 def make_repo(
     *, owner: User, name: str = "tiny", kind: str = "model", private: bool = False, namespace: str | None = None
 ) -> Repository:

@@ -14,20 +14,13 @@ from huggingface_hub.errors import BadRequestError, GatedRepoError, HfHubHTTPErr
 
 from conftest import make_commit, make_repo
 from models_hub.models import AccessRequest, Repository
-from tests.test_hub_write import api_for, raw_request, token_for
+from tests.test_hub_write import api_for, hub_env, raw_request, token_for
+
+_ = hub_env  # autouse: a private HF_HOME and no stray token or endpoint for every test here
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.hub_client]
 
 FILES = {"README.md": b"---\nlicense: mit\n---\n# Gated\n", "config.json": b'{"model_type": "gpt2"}'}
-
-
-@pytest.fixture(autouse=True)
-def hub_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HF_ENDPOINT", raising=False)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import Membership, Organization
-from conftest import make_commit, make_repo, make_user
+from conftest import client_for, make_commit, make_repo, make_user
 from models_hub import selectors, services
 from models_hub.errors import BadRequest, NotFound
 from models_hub.models import AccessRequest, Repository
@@ -14,13 +14,6 @@ from models_hub.models import AccessRequest, Repository
 pytestmark = pytest.mark.django_db
 
 FILES = {"README.md": b"# Gated model\n", "config.json": b'{"n_layer": 2}\n'}
-
-
-def client_for(user=None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 import pytest
-from django.test import Client
 
-from conftest import make_commit, make_repo
+from conftest import client_for, make_commit, make_repo
 from models_hub import selectors, services
 from models_hub.models import Like, Repository
 
@@ -17,13 +16,6 @@ tags: [tiny, demo]
 
 A very small model for tests.
 """
-
-
-def client_for(user=None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from conftest import make_repo
+from conftest import client_for, make_repo
 from models_hub import selectors
 from models_hub.models import Blob, Commit, UploadSession
 from models_hub.uploads import upload_file
@@ -17,13 +17,6 @@ pytestmark = pytest.mark.django_db
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = "application/offset+octet-stream"
-
-
-def client_for(user=None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def metadata(**values: str) -> str:
