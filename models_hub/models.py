@@ -52,6 +52,21 @@ class RepositoryQuerySet(models.QuerySet):
         member_of = Membership.objects.filter(user=user).values("organization_id")
         return self.filter(Q(private=False) | Q(owner=user) | Q(organization_id__in=member_of))
 
+    def downloadable_by(self, user: User | None) -> RepositoryQuerySet:
+        """The visible repositories whose files `user` may download: open ones, plus gated ones they pass."""
+        visible = self.visible_to(user)
+        if user is None or not user.is_authenticated:
+            return visible.filter(gated=Repository.Gate.OFF)
+        if user.is_superuser:
+            return visible
+        from accounts.models import Membership
+
+        member_of = Membership.objects.filter(user=user).values("organization_id")
+        accepted = AccessRequest.objects.filter(user=user, status=AccessRequest.Status.ACCEPTED).values("repository_id")
+        return visible.filter(
+            Q(gated=Repository.Gate.OFF) | Q(owner=user) | Q(organization_id__in=member_of) | Q(pk__in=accepted)
+        )
+
     def models(self) -> RepositoryQuerySet:
         return self.filter(kind=Repository.Kind.MODEL)
 
@@ -301,6 +316,21 @@ class Ref(models.Model):
     @property
     def full_name(self) -> str:
         return f"refs/heads/{self.name}" if self.kind == self.Kind.BRANCH else f"refs/tags/{self.name}"
+
+
+class BlobUpload(models.Model):
+    """Bytes a user sent to the Git LFS endpoint: proof they hold them, so they may commit them by hash.
+
+    Blobs are shared by content, so knowing a sha256 must not be enough to put someone else's
+    private or gated file into one's own repository.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="blob_uploads")
+    blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="uploads")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "blob"], name="blobupload_unique")]
 
 
 class Like(models.Model):

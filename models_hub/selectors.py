@@ -11,7 +11,7 @@ from django.db.models.functions import Lower
 
 from accounts.models import User
 from models_hub.errors import EntryNotFound, Forbidden, RepoNotFound, RevisionNotFound
-from models_hub.models import AccessRequest, Blob, Commit, Ref, RepoRedirect, Repository, TreeEntry
+from models_hub.models import AccessRequest, Blob, BlobUpload, Commit, Ref, RepoRedirect, Repository, TreeEntry
 
 HEX_PREFIX = re.compile(r"^[0-9a-f]{4,40}$")
 # A history read without a limit stops this deep: longer than any real history, and it ends a cycle of parents.
@@ -64,6 +64,20 @@ def gate_refusal(
         f"Access to {kind} {repo.repo_id} is restricted and you are not in the authorized list. "
         f"Visit {repo_url or repo.get_absolute_url()} to ask for access."
     )
+
+
+def blobs_usable_by(user: User, sha256s: set[str]) -> set[str]:
+    """Of these blobs, those `user` may commit by hash: sent by them, or in a repo they may download."""
+    if not sha256s:
+        return set()
+    uploaded = set(BlobUpload.objects.filter(user=user, blob_id__in=sha256s).values_list("blob_id", flat=True))
+    missing = sha256s - uploaded
+    if not missing:
+        return uploaded
+    reachable = TreeEntry.objects.filter(
+        blob_id__in=missing, commit__repository__in=Repository.objects.downloadable_by(user)
+    ).values_list("blob_id", flat=True)
+    return uploaded | set(reachable.distinct())
 
 
 def repo_get_writable(*, kind: str, namespace: str, name: str, user: User | None) -> Repository:

@@ -6,15 +6,17 @@ access request; maintainers handle requests with the client's access-request cal
 
 from __future__ import annotations
 
+import hashlib
 import json
+from urllib.parse import urlsplit
 
 import pytest
 from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import BadRequestError, GatedRepoError, HfHubHTTPError
 
 from conftest import make_commit, make_repo
-from models_hub.models import AccessRequest, Repository
-from tests.test_hub_write import api_for, hub_env, raw_request, token_for
+from models_hub.models import AccessRequest, Repository, TreeEntry
+from tests.test_hub_write import api_for, header_line, hub_env, lfs_batch, ndjson, raw_request, token_for
 
 _ = hub_env  # autouse: a private HF_HOME and no stray token or endpoint for every test here
 
@@ -182,3 +184,28 @@ def test_hostile_handle_bodies_get_clear_errors(live_server, gated_repo, alice, 
     assert status in (400, 404), (status, payload)
     assert payload["error"]
     assert AccessRequest.objects.get(user=bob).status == "pending"
+
+
+def test_a_known_hash_does_not_copy_a_gated_or_private_file(live_server, gated_repo, alice, bob, settings):
+    """Blobs are shared by content: committing one by its sha256 needs the bytes, or access to them."""
+    secret = make_repo(owner=alice, name="secret", private=True)
+    make_commit(repo=secret, author=alice, files={"key.txt": b"private bytes"})
+    make_repo(owner=bob, name="steal")
+    headers = {"Authorization": f"Bearer {token_for(bob)}", "Content-Type": "application/x-ndjson"}
+    for data in (FILES["config.json"], b"private bytes"):
+        oid = hashlib.sha256(data).hexdigest()
+        body = ndjson(header_line(), {"key": "lfsFile", "value": {"path": "x", "algo": "sha256", "oid": oid}})
+        status, payload, _ = raw_request(live_server, "POST", "/api/models/bob/steal/commit/main", body, headers)
+        assert status == 400 and "never uploaded" in payload["error"]
+    assert not TreeEntry.objects.filter(commit__repository__name="steal", path="x").exists()
+
+    # With Git LFS on, the batch asks bob to send the bytes even though the server has them...
+    settings.FLYWHEEL_LFS_UPLOAD_THRESHOLD = 1
+    oid = hashlib.sha256(b"private bytes").hexdigest()
+    status, payload, _ = lfs_batch(live_server, token_for(bob), "bob/steal", [{"oid": oid, "size": 13}])
+    href = urlsplit(payload["objects"][0]["actions"]["upload"]["href"])
+    assert raw_request(live_server, "PUT", f"{href.path}?{href.query}", b"wrong bytes!!")[0] == 400
+    # ...and once he has sent them, he holds them and may commit them.
+    assert raw_request(live_server, "PUT", f"{href.path}?{href.query}", b"private bytes")[0] == 200
+    body = ndjson(header_line(), {"key": "lfsFile", "value": {"path": "x", "algo": "sha256", "oid": oid}})
+    assert raw_request(live_server, "POST", "/api/models/bob/steal/commit/main", body, headers)[0] == 200

@@ -23,8 +23,8 @@ from models_hub.blobs import BlobTooLarge, blob_from_temp_file, write_stream_to_
 from models_hub.errors import BadRequest, RepoNotFound
 from models_hub.hub_api.common import hub_endpoint, hub_error, require_writer
 from models_hub.hub_api.write_views import hub_write, json_body
-from models_hub.models import Blob, Repository
-from models_hub.selectors import repo_get_for_user, repo_get_writable
+from models_hub.models import Blob, BlobUpload, Repository
+from models_hub.selectors import blobs_usable_by, repo_get_for_user, repo_get_writable
 from models_hub.streaming import IncompleteBody, receive_body
 
 LFS_CONTENT_TYPE = "application/vnd.git-lfs+json"
@@ -101,8 +101,10 @@ def batch(request: HttpRequest, namespace: str, name: str, prefix: str | None = 
     objects = data.get("objects")
     if not isinstance(objects, list) or len(objects) > MAX_BATCH_OBJECTS:
         raise BadRequest(f"'objects' must be a list of at most {MAX_BATCH_OBJECTS} entries.")
-    oids = [item["oid"] for item in objects if isinstance(item, dict) and isinstance(item.get("oid"), str)]
-    stored = {blob.sha256: blob for blob in Blob.objects.filter(sha256__in=oids)}
+    oids = {item["oid"] for item in objects if isinstance(item, dict) and isinstance(item.get("oid"), str)}
+    # Objects stored for someone else are uploaded again: sending the bytes is the proof of holding them.
+    usable = blobs_usable_by(user, oids)
+    stored = {blob.sha256: blob for blob in Blob.objects.filter(sha256__in=usable)}
     answers = [_batch_object(request, repo, user, item, stored) for item in objects]
     return _lfs_json({"transfer": "basic", "objects": answers, "hash_algo": "sha256"})
 
@@ -145,7 +147,7 @@ def upload(request: HttpRequest, namespace: str, name: str, oid: str, prefix: st
     declared = request.META.get("CONTENT_LENGTH")
     if declared and declared.isdigit() and int(declared) != size:
         raise BadRequest(f"The upload is {declared} bytes long but the object was announced with {size}.")
-    if Blob.objects.filter(sha256=oid, size=size).exists():
+    if Blob.objects.filter(sha256=oid, size=size).exists() and blobs_usable_by(user, {oid}):
         return _lfs_json({})
     try:
         if declared:  # the usual case: straight from the socket (see models_hub.streaming)
@@ -163,16 +165,17 @@ def upload(request: HttpRequest, namespace: str, name: str, oid: str, prefix: st
             f"The upload does not match the object announced (got {received} bytes with SHA-256 {sha256}, "
             f"expected {size} bytes with {oid}); nothing was stored."
         )
-    blob_from_temp_file(path=temp_path, sha256=sha256, size=received)
+    blob = blob_from_temp_file(path=temp_path, sha256=sha256, size=received)
+    BlobUpload.objects.get_or_create(user=user, blob=blob)
     return _lfs_json({})
 
 
 @hub_write("POST")
 def verify(request: HttpRequest, namespace: str, name: str, oid: str, prefix: str | None = None) -> HttpResponse:
     """POST <verify href> {oid, size}: 200 once the object is stored."""
-    require_writer(request)
-    repo_get_for_user(kind=_kind(prefix, namespace, name), namespace=namespace, name=name, user=request.hub_user)
+    user = require_writer(request)
+    repo_get_for_user(kind=_kind(prefix, namespace, name), namespace=namespace, name=name, user=user)
     size = json_body(request).get("size")
-    if not Blob.objects.filter(sha256=oid, size=size).exists():
+    if not Blob.objects.filter(sha256=oid, size=size).exists() or not blobs_usable_by(user, {oid}):
         return hub_error(404, f"Object {oid} ({size} bytes) was not uploaded.")
     return _lfs_json({"oid": oid, "size": size})

@@ -25,7 +25,7 @@ from models_hub.hub_api.common import get_repo, hub_endpoint, hub_error, method_
 from models_hub.models import Blob, Ref, Repository, TreeEntry
 from models_hub.paths import InvalidPath, normalize_repo_path
 from models_hub.safetensors_check import InvalidSafetensors, read_safetensors_header
-from models_hub.selectors import repo_get_for_user, repo_get_writable, revision_resolve
+from models_hub.selectors import blobs_usable_by, repo_get_for_user, repo_get_writable, revision_resolve
 
 KIND_OF_TYPE = {None: Repository.Kind.MODEL, "model": Repository.Kind.MODEL, "dataset": Repository.Kind.DATASET}
 MAX_PREUPLOAD_FILES = 1000
@@ -310,9 +310,13 @@ def _check_streamed_safetensors(parsed: ParsedCommit) -> None:
                 raise BadRequest(f"{path} is not a valid safetensors file: {exc}") from None
 
 
-def _lfs_blobs(parsed: ParsedCommit) -> dict[str, Blob]:
-    """The stored blob of each lfsFile; 400 naming the path when it was never uploaded or differs."""
-    oids = {ref.oid for ref in parsed.lfs_files.values()}
+def _lfs_blobs(parsed: ParsedCommit, user: User) -> dict[str, Blob]:
+    """The stored blob of each lfsFile; 400 naming the path when it was never uploaded or differs.
+
+    Only blobs the committer uploaded or may download count: a hash alone must not copy someone
+    else's private or gated file (and a refusal reads the same as "never uploaded").
+    """
+    oids = blobs_usable_by(user, {ref.oid for ref in parsed.lfs_files.values()})
     blobs = {blob.sha256: blob for blob in Blob.objects.filter(sha256__in=oids)}
     found: dict[str, Blob] = {}
     for path, ref in parsed.lfs_files.items():
@@ -325,10 +329,10 @@ def _lfs_blobs(parsed: ParsedCommit) -> dict[str, Blob]:
     return found
 
 
-def _additions(parsed: ParsedCommit) -> list[services.FileAddition]:
+def _additions(parsed: ParsedCommit, user: User) -> list[services.FileAddition]:
     """Check everything first, then store the streamed files as blobs (nothing is stored on a 4xx)."""
     _check_streamed_safetensors(parsed)
-    lfs = _lfs_blobs(parsed)
+    lfs = _lfs_blobs(parsed, user)
     additions = [services.FileAddition(path, blob) for path, blob in lfs.items()]
     for path in list(parsed.files):
         streamed = parsed.files.pop(path)
@@ -356,7 +360,7 @@ def commit(request: HttpRequest, repo_type: str, namespace: str, name: str, revi
             title=parsed.summary,
             description=parsed.description,
             branch=revision,
-            additions=_additions(parsed),
+            additions=_additions(parsed, user),
             deletions=parsed.deleted_files,
             deleted_folders=parsed.deleted_folders,
             parent_oid=parsed.parent_commit,
