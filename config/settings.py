@@ -217,12 +217,24 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Shared by every web process on a machine (the facet lists are cached here); Redis when CACHE_URL is set.
+# "downloads" remembers who downloaded what lately (FLYWHEEL_DOWNLOAD_COUNT_WINDOW): one key per
+# downloader and repository, kept apart so they never push the facets out.
 CACHE_URL = env_str("CACHE_URL")
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    CACHES = {
+        alias: {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL, "KEY_PREFIX": alias}
+        for alias in ("default", "downloads")
+    }
 else:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": DATA_DIR / "cache"}
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": DATA_DIR / "cache"},
+        # The file cache lists its folder when a key is added, so the cap is a trade-off: 20,000
+        # downloaders per window before old keys are dropped (and counted again); Redis has no cap.
+        "downloads": {
+            "BACKEND": "config.cache.AtomicAddFileCache",
+            "LOCATION": DATA_DIR / "cache-downloads",
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
+        },
     }
 
 SECURE_CONTENT_TYPE_NOSNIFF = True

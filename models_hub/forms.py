@@ -34,9 +34,16 @@ class VisibilityForm(forms.Form):
 
 
 class GateForm(forms.Form):
+    # A radio button needs a non-empty value, so "off" stands for the model's "" (not gated).
     gated = forms.ChoiceField(
-        choices=Repository.Gate.choices, required=False, widget=forms.RadioSelect, label="Downloads"
+        choices=[(value or "off", label) for value, label in Repository.Gate.choices],
+        widget=forms.RadioSelect,
+        label="Downloads",
     )
+
+    def clean_gated(self) -> str:
+        value = self.cleaned_data["gated"]
+        return Repository.Gate.OFF if value == "off" else value
 
 
 class AccessDecisionForm(forms.Form):

@@ -60,6 +60,9 @@ def gate_refusal(
     request = access_request_for(repo, user)
     if request is not None and request.status == AccessRequest.Status.PENDING:
         return f"Your request to access {kind} {repo.repo_id} is awaiting a review from the repo authors."
+    if request is not None and request.status == AccessRequest.Status.REJECTED:
+        reason = f" Reason: {request.rejection_reason}" if request.rejection_reason else ""
+        return f"Your request to access {kind} {repo.repo_id} was declined by its maintainers.{reason}"
     return (
         f"Access to {kind} {repo.repo_id} is restricted and you are not in the authorized list. "
         f"Visit {repo_url or repo.get_absolute_url()} to ask for access."

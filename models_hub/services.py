@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -452,6 +453,8 @@ def repo_record_download(*, repo: Repository) -> None:
 
 # Gated repositories: who may download the files of a repo whose gate is on.
 
+REQUEST_ID_RE = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also takes "²"
+
 
 def _require_gate(repo: Repository) -> None:
     if not repo.gated:
@@ -481,7 +484,8 @@ def _find_request(*, repo: Repository, username: str | None, request_id: str | N
         request = requests.filter(user__username__iexact=username).first()
         missing = f"There is no access request from '{username}' for {repo.repo_id}."
     else:
-        request = requests.filter(pk=int(request_id)).first() if str(request_id).isdigit() else None
+        valid = REQUEST_ID_RE.fullmatch(str(request_id))
+        request = requests.filter(pk=int(request_id)).first() if valid else None
         missing = f"There is no access request '{request_id}' for {repo.repo_id}."
     if request is None:
         raise NotFound(missing)

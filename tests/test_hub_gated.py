@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 from huggingface_hub import HfApi, hf_hub_download, snapshot_download
@@ -174,6 +174,9 @@ def test_hostile_gate_values_are_refused(live_server, gated_repo, alice, body):
         {"user": ["bob"], "status": "accepted"},
         {"requestId": "1 OR 1=1", "status": "accepted"},
         {"requestId": "99999999999999999999999", "status": "accepted"},
+        {"requestId": "²", "status": "accepted"},
+        {"requestId": "١", "status": "accepted"},  # an Arabic-Indic 1: not request 1
+        {"user": "bob", "status": "rejected", "rejectionReason": "x" * 501},
     ],
 )
 def test_hostile_handle_bodies_get_clear_errors(live_server, gated_repo, alice, bob, body):
@@ -209,3 +212,11 @@ def test_a_known_hash_does_not_copy_a_gated_or_private_file(live_server, gated_r
     assert raw_request(live_server, "PUT", f"{href.path}?{href.query}", b"private bytes")[0] == 200
     body = ndjson(header_line(), {"key": "lfsFile", "value": {"path": "x", "algo": "sha256", "oid": oid}})
     assert raw_request(live_server, "POST", "/api/models/bob/steal/commit/main", body, headers)[0] == 200
+
+
+@pytest.mark.parametrize("cursor", ["²", "-1", "abc", "9" * 30])
+def test_hostile_list_cursors_are_refused(live_server, gated_repo, alice, cursor):
+    headers = {"Authorization": f"Bearer {token_for(alice)}"}
+    path = f"/api/models/alice/gated/user-access-request/pending?cursor={quote(cursor)}"
+    status, payload, _ = raw_request(live_server, "GET", path, headers=headers)
+    assert status == 400 and "cursor" in payload["error"]

@@ -33,6 +33,7 @@ from huggingface_hub.errors import (
 from accounts.services import token_create
 from conftest import make_commit, make_repo
 from models_hub import services
+from models_hub.blobs import blob_store_bytes
 from models_hub.models import Repository
 from tests.hub_fixtures import child_env
 
@@ -562,6 +563,20 @@ def test_snapshot_download_counts_as_one_download(live_server, alice, hf_home):
     repo = alice_model(alice)
     snapshot_download("alice/tiny", endpoint=live_server.url, token=False, cache_dir=hf_home)
     assert Repository.objects.get(pk=repo.pk).downloads == 1
+
+
+def test_reading_the_card_is_not_a_download(live_server, alice, settings):
+    settings.FLYWHEEL_DOWNLOAD_COUNT_WINDOW = 0
+    repo = alice_model(alice)
+    services.commit_create(
+        repo=repo,
+        author=alice,
+        title="Card",
+        additions=[services.FileAddition("README.md", blob_store_bytes(b"# Tiny"))],
+    )
+    httpx2.get(f"{live_server.url}/alice/tiny/resolve/main/README.md")
+    httpx2.get(f"{live_server.url}/alice/tiny/resolve/main/.gitattributes")
+    assert Repository.objects.get(pk=repo.pk).downloads == 0
 
 
 def test_every_file_request_counts_when_the_window_is_zero(live_server, alice, settings):

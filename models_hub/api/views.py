@@ -67,6 +67,13 @@ def _with_tags(repos):
     return repos.prefetch_related(Prefetch("tag_rows", queryset=RepoTag.objects.order_by("name")))
 
 
+def _bounded_int(raw: str | None, *, default: int, low: int, high: int) -> int:
+    """A query-string number clamped to [low, high]; anything that is not a plain number gives the default."""
+    if raw is None or not raw.isascii() or not raw.strip().isdigit():
+        return default
+    return min(max(int(raw), low), high)
+
+
 def _detail(repo: Repository) -> dict:
     repo = _with_tags(Repository.objects.filter(pk=repo.pk)).get()
     return RepoDetailSerializer(repo).data
@@ -246,17 +253,16 @@ class CommitListApi(APIView):
             *REPO_PATH_PARAMETERS,
             revision_parameter("rev", "Branch, tag or commit id to start from"),
             OpenApiParameter("limit", OpenApiTypes.INT, description="At most this many commits (default 100)"),
+            OpenApiParameter("offset", OpenApiTypes.INT, description="Skip this many of the newest (default 0)"),
         ],
         responses={200: OutputSerializer(many=True), 404: ERRORS[404]},
     )
     def get(self, request: Request, kind: str, namespace: str, name: str, rev: str) -> Response:
         repo = repo_for_reading(request, kind, namespace, name)
         commit = selectors.revision_resolve(repo, rev)
-        try:
-            limit = min(max(int(request.query_params.get("limit", 100)), 1), 1000)
-        except ValueError:
-            limit = 100
-        history = selectors.commit_history(repo, commit, limit=limit)
+        limit = _bounded_int(request.query_params.get("limit"), default=100, low=1, high=1000)
+        offset = _bounded_int(request.query_params.get("offset"), default=0, low=0, high=2**31 - 1)
+        history = selectors.commit_history(repo, commit, offset=offset, limit=limit)
         # One query for every parent id, rather than one per commit.
         parent_ids = {c.parent_id for c in history if c.parent_id}
         parent_oids = dict(Commit.objects.filter(pk__in=parent_ids).values_list("pk", "oid"))

@@ -7,6 +7,8 @@ ask for access on the repository page (or the REST API); the client has no call 
 
 from __future__ import annotations
 
+import re
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.encoding import escape_uri_path
 
@@ -17,6 +19,8 @@ from models_hub.hub_api.write_views import hub_write, json_body
 from models_hub.models import AccessRequest, Repository
 
 PAGE_SIZE = 100
+CURSOR_RE = re.compile(r"[0-9]{1,9}")
+MAX_REASON = AccessRequest._meta.get_field("rejection_reason").max_length
 
 
 def _maintained_repo(request: HttpRequest, repo_type: str, namespace: str, name: str) -> Repository:
@@ -47,7 +51,9 @@ def access_request_json(access: AccessRequest) -> dict:
 def access_request_list(request: HttpRequest, repo_type: str, namespace: str, name: str, status: str) -> HttpResponse:
     repo = _maintained_repo(request, repo_type, namespace, name)
     cursor = request.GET.get("cursor", "0")
-    start = int(cursor) if cursor.isdigit() else 0
+    if not CURSOR_RE.fullmatch(cursor):
+        raise BadRequest("'cursor' must be a whole number of at most 9 digits, as in the Link header.")
+    start = int(cursor)
     rows = list(
         AccessRequest.objects.filter(repository=repo, status=status)
         .select_related("user")
@@ -71,13 +77,16 @@ def _text(data: dict, key: str) -> str | None:
 def access_request_handle(request: HttpRequest, repo_type: str, namespace: str, name: str) -> HttpResponse:
     repo = _maintained_repo(request, repo_type, namespace, name)
     data = json_body(request)
+    reason = _text(data, "rejectionReason") or ""
+    if len(reason) > MAX_REASON:
+        raise BadRequest(f"'rejectionReason' is limited to {MAX_REASON} characters.")
     access = services.access_request_decide(
         repo=repo,
         actor=request.hub_user,
         status=_text(data, "status") or "",
         username=_text(data, "user"),
         request_id=_text(data, "requestId"),
-        rejection_reason=_text(data, "rejectionReason") or "",
+        rejection_reason=reason,
     )
     return JsonResponse(access_request_json(access))
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
@@ -23,7 +23,7 @@ from models_hub.blobs import blob_open, iter_file
 from models_hub.hub_api.common import check_gate
 from models_hub.hub_api.reading import find_repo, hub_read
 from models_hub.models import Blob, Commit, Repository, TreeEntry
-from models_hub.selectors import file_entry, split_revision_and_path
+from models_hub.selectors import UNGATED_FILES, file_entry, split_revision_and_path
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,8 @@ def resolve(request: HttpRequest, repo_type: str, namespace: str, name: str, res
         _length_headers(response, blob, byte_range)
         return response
 
-    if byte_range is None or byte_range.start == 0:
+    # The card and .gitattributes are read by everyone who merely looks (and before a gate refuses).
+    if (byte_range is None or byte_range.start == 0) and path not in UNGATED_FILES:
         _count_download(request, repo)
     if byte_range is None:
         response = FileResponse(blob_open(blob))
@@ -193,7 +194,9 @@ def _count_download(request: HttpRequest, repo: Repository) -> None:
     """Once per downloader and repository per window; a busy database or cache must not fail a download."""
     window = settings.FLYWHEEL_DOWNLOAD_COUNT_WINDOW
     try:
-        if window > 0 and not cache.add(f"download:{repo.pk}:{repo.created_at.timestamp()}:{_downloader(request)}", 1, timeout=window):
+        if window > 0 and not caches["downloads"].add(
+            f"download:{repo.pk}:{repo.created_at.timestamp()}:{_downloader(request)}", 1, timeout=window
+        ):
             return
         services.repo_record_download(repo=repo)
     except Exception:  # noqa: BLE001 - best effort: the bytes matter more than the count

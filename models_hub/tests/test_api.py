@@ -314,6 +314,18 @@ def test_commits_and_refs(client, alice):
     assert refs["tags"] == []
 
 
+def test_commits_page_with_offset_and_limit(client, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    for i in range(5):
+        make_commit(repo=repo, author=alice, files={"n.txt": str(i).encode()}, title=f"Commit {i}")
+
+    page = client.get(repo_url(repo, "commits/main/") + "?offset=2&limit=2").json()
+    assert [c["title"] for c in page] == ["Commit 2", "Commit 1"]
+    for hostile in ("offset=-1", "offset=abc", "offset=" + "9" * 40, "limit=²", "limit=0", "offset=٣"):
+        response = client.get(repo_url(repo, "commits/main/") + "?" + hostile)
+        assert response.status_code == 200, hostile
+
+
 # Upload
 
 

@@ -159,6 +159,7 @@ def test_hostile_access_page_input_gets_a_400_and_changes_nothing(repo, alice, b
     services.access_request_submit(repo=repo, user=bob)
     response = client_for(alice).post("/alice/gated/access", data)
     assert response.status_code == 400
+    assert 'role="alert"' in response.content.decode()  # the page says what was wrong
     assert "<script>alert(1)</script>" not in response.content.decode()
     assert AccessRequest.objects.get(user=bob).status == AccessRequest.Status.PENDING
 
@@ -168,6 +169,32 @@ def test_settings_turn_the_gate_on_and_off(alice):
     client = client_for(alice)
     assert client.post("/alice/plain/settings", {"action": "gate", "gated": "auto"}).status_code == 302
     assert Repository.objects.get(name="plain").gated == "auto"
-    assert client.post("/alice/plain/settings", {"action": "gate", "gated": ""}).status_code == 302
+    assert client.post("/alice/plain/settings", {"action": "gate", "gated": "off"}).status_code == 302
     assert Repository.objects.get(name="plain").gated == ""
-    assert client.post("/alice/plain/settings", {"action": "gate", "gated": "always"}).status_code == 400
+    services.repo_update_settings(repo=Repository.objects.get(name="plain"), gated="manual")
+    for bad in ({"gated": "always"}, {"gated": ""}, {}):  # a missing choice must not open the gate
+        response = client.post("/alice/plain/settings", {"action": "gate", **bad})
+        assert response.status_code == 400 and "Choose one of the three options" in response.content.decode()
+    assert Repository.objects.get(name="plain").gated == "manual"
+
+
+def test_a_declined_requester_is_told_so_with_the_reason(repo, alice, bob):
+    services.access_request_submit(repo=repo, user=bob)
+    services.access_request_decide(
+        repo=repo, actor=alice, status="rejected", username="bob", rejection_reason="Lab only"
+    )
+    page = client_for(bob).get("/alice/gated/blob/main/config.json").content.decode()
+    assert "was declined by its maintainers. Reason: Lab only" in page
+
+
+def test_htmx_ask_leads_anonymous_visitors_to_log_in_and_back_to_the_card(repo):
+    response = Client().post("/alice/gated/access-request", HTTP_HX_REQUEST="true")
+    assert response["HX-Redirect"] == "/accounts/login/?next=/alice/gated"
+
+
+def test_htmx_ask_on_a_repo_that_is_no_longer_gated_reloads_the_page_with_the_reason(alice, bob):
+    make_repo(owner=alice, name="open")
+    client = client_for(bob)
+    response = client.post("/alice/open/access-request", HTTP_HX_REQUEST="true")
+    assert response.headers["HX-Refresh"] == "true"
+    assert "is not gated" in client.get("/alice/open").content.decode()

@@ -63,7 +63,7 @@ def repo_settings(request: HttpRequest, repo: Repository) -> HttpResponse:
     action = request.POST.get("action") if request.method == "POST" else None
     data = request.POST if action else None
     visibility = VisibilityForm(data if action == "visibility" else None, initial={"private": repo.private})
-    gate = GateForm(data if action == "gate" else None, initial={"gated": repo.gated})
+    gate = GateForm(data if action == "gate" else None, initial={"gated": repo.gated or "off"})
     move = MoveForm(data if action == "move" else None, initial={"namespace": repo.namespace, "name": repo.name})
     delete = DeleteForm(data if action == "delete" else None, repo=repo)
     if action == "visibility" and visibility.is_valid():

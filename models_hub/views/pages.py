@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST, require_safe
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from models_hub import cards, highlight, selectors, services
 from models_hub.blobs import blob_open
@@ -75,13 +77,17 @@ def _gate_context(repo: Repository, user) -> dict:
 
 
 @require_POST
-@login_required
 @repo_page()
 def repo_access_request(request: HttpRequest, repo: Repository) -> HttpResponse:
+    """Ask for access from the gate panel; errors and logging in lead back to the card."""
+    if not request.user.is_authenticated:
+        login = redirect_to_login(repo.get_absolute_url())
+        return HttpResponseClientRedirect(login["Location"]) if request.htmx else login
     try:
         services.access_request_submit(repo=repo, user=request.user)
     except BadRequest as exc:
         messages.error(request, exc.message)
+        return HttpResponseClientRefresh() if request.htmx else redirect(repo.get_absolute_url())
     if request.htmx:
         context = {"repo": repo, "base": repo.get_absolute_url(), **_gate_context(repo, request.user)}
         return render(request, "models_hub/repo_detail.html#gate-panel", context)
@@ -141,7 +147,12 @@ def blob(request: HttpRequest, repo: Repository, rest: str) -> HttpResponse:
     entry = selectors.file_entry(commit, path)
     refusal = selectors.gate_refusal(repo, request.user, path)
     if refusal:
-        context = {**tab_context(repo, request.user, "files"), "path": path, "refusal": refusal}
+        context = {
+            **tab_context(repo, request.user, "files"),
+            "path": path,
+            "refusal": refusal,
+            "access": selectors.access_request_for(repo, request.user),
+        }
         return render(request, "models_hub/gated_file.html", context, status=403)
     preview = highlight.preview_blob(path, entry.blob)
     rendered = ""
