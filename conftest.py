@@ -90,8 +90,24 @@ def browser():
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
+@pytest.fixture(scope="session")
+def live_server_sessions_ended(django_db_setup, django_db_blocker):
+    """Chromium keeps its connections open, so a request thread of the live server (a daemon) can
+    still hold a PostgreSQL session when the test database is dropped: end such sessions first."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture
-def page(browser, live_server):
+def page(browser, live_server, live_server_sessions_ended):
     """A tab on the live server; any JavaScript error on the page fails the test."""
     context = browser.new_context(
         base_url=live_server.url, accept_downloads=True, viewport={"width": 1280, "height": 900}
