@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -19,6 +20,21 @@ def wait_for(condition: Callable[[], bool], *, timeout: float = 20.0, interval: 
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+@pytest.fixture(autouse=True)
+def hub_client_connections_closed() -> Iterator[None]:
+    """Close the stock client's pooled keep-alive connections after each test.
+
+    Otherwise the live server's request threads wait on them until the interpreter exits, and then
+    close their (shared, in-memory SQLite) database connection after the server has stopped sharing
+    it, printing "DatabaseWrapper objects created in a thread..." after a green run.
+    """
+    yield
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import close_session
+
+        close_session()
 
 
 def broker_purge(app) -> None:
