@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -15,7 +17,9 @@ from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import BadRequestError, GatedRepoError, HfHubHTTPError
 
 from conftest import make_commit, make_repo
+from models_hub import services
 from models_hub.models import AccessRequest, Repository, TreeEntry
+from tests.hub_fixtures import child_env
 from tests.test_hub_write import api_for, header_line, hub_env, lfs_batch, ndjson, raw_request, token_for
 
 _ = hub_env  # autouse: a private HF_HOME and no stray token or endpoint for every test here
@@ -30,6 +34,7 @@ def gated_repo(live_server, alice):
     repo = make_repo(owner=alice, name="gated")
     make_commit(repo=repo, author=alice, files=FILES)
     api_for(live_server, alice).update_repo_settings("alice/gated", gated="manual")
+    repo.refresh_from_db()
     return repo
 
 
@@ -220,3 +225,18 @@ def test_hostile_list_cursors_are_refused(live_server, gated_repo, alice, cursor
     path = f"/api/models/alice/gated/user-access-request/pending?cursor={quote(cursor)}"
     status, payload, _ = raw_request(live_server, "GET", path, headers=headers)
     assert status == 400 and "cursor" in payload["error"]
+
+
+def test_transformers_explains_a_gated_repo_then_loads_it_once_accepted(live_server, gated_repo, alice, bob, tmp_path):
+    """What a user sees from `from_pretrained` with only HF_ENDPOINT and HF_TOKEN set."""
+    script = "from transformers import AutoConfig; print(AutoConfig.from_pretrained('alice/gated').model_type)"
+    env = child_env(endpoint=live_server.url, home=tmp_path / "hf") | {"HF_TOKEN": token_for(bob, "read")}
+
+    refused = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0
+    assert "You are trying to access a gated repo" in refused.stderr
+
+    services.access_grant(repo=gated_repo, actor=alice, username="bob")
+    loaded = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert loaded.stdout.strip() == "gpt2"
