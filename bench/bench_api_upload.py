@@ -17,26 +17,21 @@ answers 206 with the right bytes. Targets: raw upload and download >= 0.5x, RSS 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
-
-from bench.common import free_port, server_env
+from bench.common import RssSampler, free_port, server_env, start_gunicorn, stop_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -88,49 +83,6 @@ def body_stream(path: Path, head: bytes, tail: bytes) -> Iterator[bytes]:
         while chunk := handle.read(CHUNK):
             yield chunk
     yield tail
-
-
-class RssSampler(threading.Thread):
-    """Peak resident memory of each gunicorn worker, sampled every 20 ms."""
-
-    def __init__(self, master_pid: int) -> None:
-        super().__init__(daemon=True)
-        # Listed once: children() scans all of /proc, which at 50 Hz would take CPU from the server.
-        self.workers = psutil.Process(master_pid).children()
-        self.baseline = self._sample()
-        self.peak = dict(self.baseline)
-        self.running = True
-
-    def _sample(self) -> dict[int, int]:
-        sizes = {}
-        for worker in self.workers:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                sizes[worker.pid] = worker.memory_info().rss
-        return sizes
-
-    def run(self) -> None:
-        while self.running:
-            for pid, rss in self._sample().items():
-                self.peak[pid] = max(self.peak.get(pid, 0), rss)
-            time.sleep(0.02)
-
-    def growth(self) -> int:
-        return max((self.peak[pid] - self.baseline.get(pid, self.peak[pid])) for pid in self.peak)
-
-
-def wait_until_up(port: int, server: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("gunicorn exited during start-up")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/api/v1/models/")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn did not answer in time")
 
 
 def upload(port: int, token: str, source: Path, repo_path: str = "weights/big.bin") -> tuple[float, dict]:
@@ -237,26 +189,7 @@ def main() -> int:
         copy_target.unlink()
 
         port = free_port()
-        log = open(workdir / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the server
-        server = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "config.wsgi:application",
-                "--workers",
-                "2",
-                "--threads",
-                "8",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--timeout",
-                "900",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_until_up(port, server)
+        server = start_gunicorn(port=port, env=env, log_path=workdir / "gunicorn.log")
         # Warm both workers (first requests import views and open the database), as a running site is.
         warm = data_dir / "warm.txt"
         warm.write_bytes(b"warm-up\n")
@@ -267,8 +200,7 @@ def main() -> int:
         sampler = RssSampler(server.pid)
         sampler.start()
         raw_seconds, stored = upload_raw(port, token, source, "weights/big.bin", expected_sha)
-        sampler.running = False
-        sampler.join()
+        sampler.stop()
         if stored["sha256"] != expected_sha or stored["size"] != size:
             failures.append("the stored file's SHA-256 or size differs from what was sent")
         growth = sampler.growth()
@@ -276,8 +208,7 @@ def main() -> int:
         sampler = RssSampler(server.pid)
         sampler.start()
         upload_seconds, result = upload(port, token, source, "weights/big-multipart.bin")
-        sampler.running = False
-        sampler.join()
+        sampler.stop()
         multipart_growth = sampler.growth()
         if result["files"][0]["sha256"] != expected_sha:
             failures.append("the multipart upload stored different bytes")
@@ -333,11 +264,7 @@ def main() -> int:
             failures.append("Range request did not answer 206 with the right bytes")
     finally:
         if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_gunicorn(server)
         shutil.rmtree(workdir, ignore_errors=True)
     print("targets:", "MET" if not failures else "NOT MET")
     for failure in failures:

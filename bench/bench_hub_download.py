@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,10 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import best_seconds, free_port, server_env
+from bench.common import best_seconds, free_port, server_env, start_gunicorn, stop_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 SMALL_FILES = 50
 CHUNK = 8 * 1024 * 1024
 
@@ -69,22 +67,6 @@ def setup_repository(big_bytes: int) -> dict:
     from django.core.files.storage import default_storage
 
     return {"repo": repo.repo_id, "big_path": default_storage.path(big.storage_key), "commit": commit.oid}
-
-
-def wait_until_up(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
-    import httpx2
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("gunicorn exited during start-up")
-        try:
-            if httpx2.get(f"{url}/api/agent-harnesses", timeout=2).status_code == 200:
-                return
-        except httpx2.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("gunicorn did not answer in time")
 
 
 def read_from_disk(path: str, *, drop_cache: bool = False) -> tuple[float, int]:
@@ -193,26 +175,7 @@ def main() -> int:
         info = json.loads(setup.stdout.strip().splitlines()[-1])
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        log = open(workdir / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the server
-        server = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "config.wsgi:application",
-                "-c",
-                "platform/gunicorn.conf.py",
-                "-b",
-                f"127.0.0.1:{port}",
-                "-w",
-                "2",
-                "--access-logfile",
-                "/dev/null",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_until_up(url, server)
+        server = start_gunicorn(port=port, env=env, log_path=workdir / "gunicorn.log")
 
         disk_seconds, disk_bytes = read_from_disk(info["big_path"])
         cold_seconds, cold_bytes = read_from_disk(info["big_path"], drop_cache=True)
@@ -291,11 +254,7 @@ def main() -> int:
         return 0 if met else 1
     finally:
         if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_gunicorn(server)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

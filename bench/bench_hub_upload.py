@@ -34,18 +34,15 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from bench.common import best_seconds, free_port
+from bench.common import RssSampler, best_seconds, free_port, server_env, start_gunicorn, stop_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 SMALL_FILES = 50
 BLOCK = 8 * 1024 * 1024
 USERNAME = "bench"
@@ -57,18 +54,8 @@ class HubServer:
     def __init__(self, *, workers: int = 2, extra_env: dict[str, str] | None = None) -> None:
         self.workers = workers
         self.workdir = Path(tempfile.mkdtemp(prefix="flywheel-hub-server-"))
-        self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "S3_BUCKET")}
-        self.env.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "config.settings",
-                "FLYWHEEL_DATA_DIR": str(self.workdir / "data"),
-                "DEBUG": "false",  # DEBUG keeps every SQL query in memory, which would skew the RSS figures
-                "SECRET_KEY": "hub-server-test-only-secret",
-                "ALLOWED_HOSTS": "127.0.0.1,localhost",
-                "LOG_LEVEL": "WARNING",
-                **(extra_env or {}),
-            }
-        )
+        # DEBUG off (server_env): DEBUG keeps every SQL query in memory, which would skew the RSS figures.
+        self.env = server_env(self.workdir / "data") | (extra_env or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = ""
@@ -88,57 +75,14 @@ class HubServer:
             f"from accounts.models import User; User.objects.create_user('{USERNAME}', '{USERNAME}@example.com', 'pw')",
         )
         self.token = self._manage("create_token", USERNAME, "--scope", "write").splitlines()[-1]
-        self.log_path = self.workdir / "gunicorn.log"
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    str(BIN / "gunicorn"),
-                    "config.wsgi:application",
-                    "-c",
-                    "platform/gunicorn.conf.py",
-                    "-b",
-                    f"127.0.0.1:{self.port}",
-                    "-w",
-                    str(self.workers),
-                    "--access-logfile",
-                    "/dev/null",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self._wait_until_up()
+        self.process = start_gunicorn(
+            port=self.port, env=self.env, log_path=self.workdir / "gunicorn.log", workers=self.workers
+        )
         return self
 
-    def _wait_until_up(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited during start-up:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                connection.request("GET", "/api/validate-yaml")
-                connection.getresponse().read()
-                connection.close()
-                return
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError("gunicorn did not answer in time")
-
-    def worker_pids(self) -> list[int]:
-        import psutil
-
-        return [child.pid for child in psutil.Process(self.process.pid).children()]
-
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_gunicorn(self.process)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> HubServer:
@@ -150,32 +94,6 @@ class HubServer:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
-
-
-class RssSampler(threading.Thread):
-    """Samples the resident set size of the gunicorn workers every 20 ms; reports the peak growth."""
-
-    def __init__(self, pids: list[int]) -> None:
-        import psutil
-
-        super().__init__(daemon=True)
-        self.processes = [psutil.Process(pid) for pid in pids]
-        self.baseline = {p.pid: p.memory_info().rss for p in self.processes}
-        self.peak = dict(self.baseline)
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.wait(0.02):
-            for process in self.processes:
-                try:
-                    rss = process.memory_info().rss
-                except Exception:  # noqa: BLE001, S112 - a worker that went away has nothing more to report
-                    continue
-                self.peak[process.pid] = max(self.peak[process.pid], rss)
-
-    def growth(self) -> int:
-        """The largest growth of any single worker (one upload is served by one worker)."""
-        return max(self.peak[pid] - self.baseline[pid] for pid in self.peak)
 
 
 def make_folder(folder: Path, big_bytes: int) -> int:
@@ -396,12 +314,11 @@ def bench_mode(mode: str, folder: Path, total: int) -> dict:
     server_env = {"FLYWHEEL_LFS_UPLOAD_THRESHOLD": "10000000"} if mode == "lfs" else {}
     client_env = {"HF_HUB_DISABLE_XET": "1"} if mode == "lfs" else {}
     with HubServer(extra_env=server_env) as server:
-        sampler = RssSampler(server.worker_pids())
+        sampler = RssSampler(server.process.pid)
         sampler.start()
         result = run_client(server, folder, client_env)
         raw_seconds = raw_commit(server, folder / "big.dat") if mode == "regular" else None
-        sampler.stopping.set()
-        sampler.join()
+        sampler.stop()
         stored = check_stored(server, folder)
     rate = mib_per_s(total, result["seconds"])
     big_bytes = (folder / "big.dat").stat().st_size

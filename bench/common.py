@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,3 +40,101 @@ def server_env(data_dir: Path) -> dict[str, str]:
 def best_seconds(measure: Callable[[], float], repeats: int = 3) -> float:
     """The fastest of `repeats` timings: a bound on what any code could do should favour that code."""
     return min(measure() for _ in range(repeats))
+
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+def start_gunicorn(*, port: int, env: dict[str, str], log_path: Path, workers: int = 2) -> subprocess.Popen:
+    """The site as deployed (platform/gunicorn.conf.py: 8 threads a worker, 900 s timeout) on `port`,
+    with `workers` workers and no access log; waits until it answers."""
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [
+                str(GUNICORN),
+                "config.wsgi:application",
+                "-c",
+                "platform/gunicorn.conf.py",
+                "-b",
+                f"127.0.0.1:{port}",
+                "-w",
+                str(workers),
+                "--access-logfile",
+                "/dev/null",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_up(port, server, log_path)
+    except BaseException:
+        stop_gunicorn(server)
+        raise
+    return server
+
+
+def _wait_until_up(port: int, server: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited during start-up:\n{log_path.read_text()[-3000:]}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/api/v1/models/")
+            status = connection.getresponse().status
+            connection.close()
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer in time")
+
+
+def stop_gunicorn(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of each gunicorn worker, sampled every 20 ms until stop()."""
+
+    def __init__(self, master_pid: int) -> None:
+        import psutil
+
+        super().__init__(daemon=True)
+        # Listed once: children() scans all of /proc, which at 50 Hz would take CPU from the server.
+        self.workers = psutil.Process(master_pid).children()
+        self.baseline = self._sample()
+        self.peak = dict(self.baseline)
+        self.stopping = threading.Event()
+
+    def _sample(self) -> dict[int, int]:
+        import psutil
+
+        sizes = {}
+        for worker in self.workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                sizes[worker.pid] = worker.memory_info().rss
+        return sizes
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.02):
+            for pid, rss in self._sample().items():
+                self.peak[pid] = max(self.peak.get(pid, 0), rss)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+
+    def growth(self) -> int:
+        """The largest growth of any single worker (one request is served by one worker)."""
+        return max(self.peak[pid] - self.baseline.get(pid, self.peak[pid]) for pid in self.peak)

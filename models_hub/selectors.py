@@ -49,7 +49,8 @@ def gate_refusal(
 
     `repo_url` is where to ask for access (absolute for API clients); the page's path by default.
     """
-    if not repo.gated or path in UNGATED_FILES or repo.is_downloadable_by(user):
+    # The repo is readable here, so this is is_downloadable_by() reading the user's request only once.
+    if not repo.gated or path in UNGATED_FILES or repo.is_member(user):
         return None
     kind = repo.kind
     if user is None or not user.is_authenticated:
@@ -58,6 +59,8 @@ def gate_refusal(
             "to access it. Please log in."
         )
     request = access_request_for(repo, user)
+    if request is not None and request.status == AccessRequest.Status.ACCEPTED:
+        return None
     if request is not None and request.status == AccessRequest.Status.PENDING:
         return f"Your request to access {kind} {repo.repo_id} is awaiting a review from the repo authors."
     if request is not None and request.status == AccessRequest.Status.REJECTED:

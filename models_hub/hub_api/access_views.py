@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils.encoding import escape_uri_path
 
 from models_hub import services
 from models_hub.errors import BadRequest, Forbidden
-from models_hub.hub_api.common import get_repo, iso_z, require_writer
-from models_hub.hub_api.write_views import hub_write, json_body
+from models_hub.hub_api.common import get_repo, iso_z, require_writer, with_next_link
+from models_hub.hub_api.write_views import hub_write, json_body, optional_str
 from models_hub.models import AccessRequest, Repository
 
 PAGE_SIZE = 100
@@ -61,31 +60,23 @@ def access_request_list(request: HttpRequest, repo_type: str, namespace: str, na
     )
     response = JsonResponse([access_request_json(row) for row in rows[:PAGE_SIZE]], safe=False)
     if len(rows) > PAGE_SIZE:
-        next_url = request.build_absolute_uri(escape_uri_path(request.path)) + f"?cursor={start + PAGE_SIZE}"
-        response["Link"] = f'<{next_url}>; rel="next"'
+        with_next_link(response, request, cursor=start + PAGE_SIZE)
     return response
-
-
-def _text(data: dict, key: str) -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise BadRequest(f"'{key}' must be a string.")
-    return value
 
 
 @hub_write("POST")
 def access_request_handle(request: HttpRequest, repo_type: str, namespace: str, name: str) -> HttpResponse:
     repo = _maintained_repo(request, repo_type, namespace, name)
     data = json_body(request)
-    reason = _text(data, "rejectionReason") or ""
+    reason = optional_str(data, "rejectionReason") or ""
     if len(reason) > MAX_REASON:
         raise BadRequest(f"'rejectionReason' is limited to {MAX_REASON} characters.")
     access = services.access_request_decide(
         repo=repo,
         actor=request.hub_user,
-        status=_text(data, "status") or "",
-        username=_text(data, "user"),
-        request_id=_text(data, "requestId"),
+        status=optional_str(data, "status") or "",
+        username=optional_str(data, "user"),
+        request_id=optional_str(data, "requestId"),
         rejection_reason=reason,
     )
     return JsonResponse(access_request_json(access))
@@ -94,7 +85,7 @@ def access_request_handle(request: HttpRequest, repo_type: str, namespace: str, 
 @hub_write("POST")
 def access_grant(request: HttpRequest, repo_type: str, namespace: str, name: str) -> HttpResponse:
     repo = _maintained_repo(request, repo_type, namespace, name)
-    username = _text(json_body(request), "user")
+    username = optional_str(json_body(request), "user")
     if not username:
         raise BadRequest("'user' is required: the name of the user to give access to.")
     access = services.access_grant(repo=repo, actor=request.hub_user, username=username)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.encoding import escape_uri_path
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.authentication import InvalidToken, authenticate_bearer
@@ -109,3 +110,13 @@ def check_gate(request: HttpRequest, repo: Repository, path: str | None = None) 
 
 def get_repo(request: HttpRequest, repo_type: str, namespace: str, name: str) -> Repository:
     return repo_get_for_user(kind=repo_kind(repo_type), namespace=namespace, name=name, user=request.hub_user)
+
+
+def with_next_link(response: HttpResponse, request: HttpRequest, **params: object) -> HttpResponse:
+    """GitHub-style pagination: the next page's absolute URL, with the rest of the query kept."""
+    query = request.GET.copy()
+    for key, value in params.items():
+        query[key] = str(value)
+    url = request.build_absolute_uri(escape_uri_path(request.path)) + "?" + query.urlencode()
+    response["Link"] = f'<{url}>; rel="next"'
+    return response

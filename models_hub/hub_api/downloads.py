@@ -193,6 +193,7 @@ def _downloader(request: HttpRequest) -> str:
 def _count_download(request: HttpRequest, repo: Repository) -> None:
     """Once per downloader and repository per window; a busy database or cache must not fail a download."""
     window = settings.FLYWHEEL_DOWNLOAD_COUNT_WINDOW
+    # created_at too: SQLite may give a new repository the id of a deleted one.
     try:
         if window > 0 and not caches["downloads"].add(
             f"download:{repo.pk}:{repo.created_at.timestamp()}:{_downloader(request)}", 1, timeout=window

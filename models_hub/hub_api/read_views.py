@@ -7,13 +7,19 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils.encoding import escape_uri_path
 
 from accounts.models import Membership
 from models_hub.blobs import blob_open
 from models_hub.errors import BadRequest, Forbidden
 from models_hub.hub_api import serializers
-from models_hub.hub_api.common import HubErrorUnauthorized, check_gate, hub_endpoint, hub_error, repo_kind
+from models_hub.hub_api.common import (
+    HubErrorUnauthorized,
+    check_gate,
+    hub_endpoint,
+    hub_error,
+    repo_kind,
+    with_next_link,
+)
 from models_hub.hub_api.reading import find_repo, hub_read
 from models_hub.hub_api.trees import FileRow, commit_rows, folder_listing, paths_info
 from models_hub.models import Blob, Ref, Repository, TreeEntry
@@ -46,16 +52,6 @@ def _int_param(request: HttpRequest, name: str, default: int) -> int:
     if value < 0:
         raise BadRequest(f"'{name}' must not be negative.")
     return value
-
-
-def _with_next_link(response: HttpResponse, request: HttpRequest, **params: object) -> HttpResponse:
-    """GitHub-style pagination: the next page's absolute URL, with the rest of the query kept."""
-    query = request.GET.copy()
-    for key, value in params.items():
-        query[key] = str(value)
-    url = request.build_absolute_uri(escape_uri_path(request.path)) + "?" + query.urlencode()
-    response["Link"] = f'<{url}>; rel="next"'
-    return response
 
 
 # --- Repo info ---------------------------------------------------------------------------------
@@ -114,7 +110,7 @@ def tree(request: HttpRequest, repo_type: str, namespace: str, name: str, rest: 
     last_commit = commit if expand else None
     response = JsonResponse([serializers.tree_item_json(i, last_commit=last_commit) for i in chunk], safe=False)
     if start + page < len(items):
-        _with_next_link(response, request, cursor=start + page)
+        with_next_link(response, request, cursor=start + page)
     return response
 
 
@@ -156,7 +152,7 @@ def commits(request: HttpRequest, repo_type: str, namespace: str, name: str, rev
     chunk = history[:COMMITS_PAGE]
     response = JsonResponse([serializers.commit_json(c, formatted=formatted) for c in chunk], safe=False)
     if len(history) > COMMITS_PAGE:
-        _with_next_link(response, request, p=page + 1)
+        with_next_link(response, request, p=page + 1)
     return response
 
 
@@ -260,7 +256,7 @@ def repo_list(request: HttpRequest, repo_type: str) -> HttpResponse:
     ]
     response = JsonResponse(data, safe=False)
     if has_next:
-        _with_next_link(response, request, cursor=start + page)
+        with_next_link(response, request, cursor=start + page)
     return response
 
 

@@ -80,11 +80,19 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
-def _optional_str(data: dict[str, Any], key: str) -> str | None:
+def optional_str(data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is not None and not isinstance(value, str):
         raise BadRequest(f"'{key}' must be a string.")
     return value
+
+
+def _named_repo(data: dict[str, Any], user: User) -> tuple[str, str]:
+    """(namespace, name) of create/delete bodies: `name`, under `organization` or else the caller."""
+    name = optional_str(data, "name")
+    if not name:
+        raise BadRequest("'name' is required.")
+    return optional_str(data, "organization") or user.username, name
 
 
 def _kind_of(data: dict[str, Any]) -> str:
@@ -154,10 +162,7 @@ def _split_repo_id(value: Any, field: str) -> tuple[str, str]:
 def repo_create(request: HttpRequest) -> HttpResponse:
     user = require_writer(request)
     data = json_body(request)
-    name = _optional_str(data, "name")
-    if not name:
-        raise BadRequest("'name' is required.")
-    namespace = _optional_str(data, "organization") or user.username
+    namespace, name = _named_repo(data, user)
     kind = _kind_of(data)
     try:
         repo = services.repo_create(
@@ -177,10 +182,7 @@ def repo_create(request: HttpRequest) -> HttpResponse:
 def repo_delete(request: HttpRequest) -> HttpResponse:
     user = require_writer(request)
     data = json_body(request)
-    name = _optional_str(data, "name")
-    if not name:
-        raise BadRequest("'name' is required.")
-    namespace = _optional_str(data, "organization") or user.username
+    namespace, name = _named_repo(data, user)
     repo = _administrable_repo(request, _kind_of(data), namespace, name)
     services.repo_delete(repo=repo)
     return JsonResponse({"success": True})
@@ -393,7 +395,7 @@ def branch(request: HttpRequest, repo_type: str, namespace: str, name: str, bran
     if request.method == "DELETE":
         services.branch_delete(repo=repo, name=branch_name)
         return JsonResponse({"success": True})
-    start = _optional_str(json_body(request), "startingPoint")
+    start = optional_str(json_body(request), "startingPoint")
     try:
         ref = services.branch_create(repo=repo, name=branch_name, start_revision=start)
     except BadRequest as exc:
@@ -409,7 +411,7 @@ def tag(request: HttpRequest, repo_type: str, namespace: str, name: str, revisio
     if request.method == "DELETE":
         services.tag_delete(repo=repo, name=revision)
         return JsonResponse({"success": True})
-    tag_name = _optional_str(json_body(request), "tag")
+    tag_name = optional_str(json_body(request), "tag")
     if not tag_name:
         raise BadRequest("'tag' is required.")
     try:

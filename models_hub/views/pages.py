@@ -65,11 +65,14 @@ def _gate_context(repo: Repository, user) -> dict:
         return {}
     maintainer = repo.is_writable_by(user)
     pending = repo.access_requests.filter(status=AccessRequest.Status.PENDING).count() if maintainer else 0
+    access = selectors.access_request_for(repo, user)
+    member = repo.is_member(user)
     return {
         "gate": {
-            "access": selectors.access_request_for(repo, user),
-            "member": repo.is_member(user),
-            "can_download": repo.is_downloadable_by(user),
+            "access": access,
+            "member": member,
+            # What is_downloadable_by() would say, without reading the request again.
+            "can_download": member or (access is not None and access.status == AccessRequest.Status.ACCEPTED),
             "pending": pending,
             "maintainer": maintainer,
         }
