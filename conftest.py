@@ -8,8 +8,8 @@ import pytest
 
 from accounts.models import User
 from models_hub import services
-from models_hub.blobs import blob_store_bytes
 from models_hub.models import Repository
+from models_hub.storage.blobs import blob_store_bytes
 
 
 def make_user(username: str, **fields) -> User:

@@ -44,7 +44,7 @@ def setup_repository(big_bytes: int) -> dict:
     django.setup()
     from accounts.models import User
     from models_hub import services
-    from models_hub.blobs import blob_store_bytes, blob_store_stream
+    from models_hub.storage.blobs import blob_store_bytes, blob_store_stream
 
     user = User.objects.create_user(username="bench", email="bench@example.com", password="bench-password")
     repo = services.repo_create(kind="model", namespace="bench", name="big", creator=user)

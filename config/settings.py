@@ -152,7 +152,7 @@ STORAGES = {
 # Uploads are streamed to disk next to the blobs, so storing them is a rename, never a copy.
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
-FILE_UPLOAD_HANDLERS = ["models_hub.upload_handlers.HashingFileUploadHandler"]
+FILE_UPLOAD_HANDLERS = ["models_hub.storage.upload_handlers.HashingFileUploadHandler"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 FLYWHEEL_MAX_UPLOAD_BYTES = env_int("FLYWHEEL_MAX_UPLOAD_BYTES", 50 * 1024**3)

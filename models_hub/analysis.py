@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from models_hub.blobs import blob_open
 from models_hub.models import Commit, Ref, TreeEntry
-from models_hub.safetensors_check import InvalidSafetensors, parameter_counts, read_safetensors_header
+from models_hub.storage.blobs import blob_open
+from models_hub.storage.safetensors_check import InvalidSafetensors, parameter_counts, read_safetensors_header
 
 
 def commit_analyze(*, commit_id: int) -> None:

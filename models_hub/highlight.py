@@ -10,8 +10,8 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
-from models_hub.blobs import blob_open
 from models_hub.models import Blob
+from models_hub.storage.blobs import blob_open
 
 MAX_HIGHLIGHT_BYTES = 1024 * 1024
 CSS_CLASS = "highlight"

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import make_commit, make_repo, make_user
 from models_hub import selectors
-from models_hub.blobs import blob_open
 from models_hub.models import Repository, UploadSession
+from models_hub.storage.blobs import blob_open
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -11,8 +11,8 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import User
-from models_hub.blobs import blob_open
 from models_hub.models import Commit, Ref, Repository, TreeEntry
+from models_hub.storage.blobs import blob_open
 
 pytestmark = pytest.mark.django_db
 

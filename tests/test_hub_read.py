@@ -33,8 +33,8 @@ from huggingface_hub.errors import (
 from accounts.services import token_create
 from conftest import make_commit, make_repo
 from models_hub import services
-from models_hub.blobs import blob_store_bytes
 from models_hub.models import Repository
+from models_hub.storage.blobs import blob_store_bytes
 from tests.hub_fixtures import child_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.hub_client]

@@ -20,9 +20,9 @@ from huggingface_hub.errors import BadRequestError, HfHubHTTPError, RepositoryNo
 
 from accounts.services import token_create
 from conftest import make_commit, make_repo
-from models_hub.blobs import blob_open
 from models_hub.models import Blob, Commit, Ref, Repository, TreeEntry
 from models_hub.selectors import revision_resolve
+from models_hub.storage.blobs import blob_open
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.hub_client]
 

@@ -12,7 +12,6 @@ from accounts.models import ApiToken, Membership, Organization, User
 from accounts.services import membership_set, organization_create, token_create
 from conftest import make_commit, make_repo, make_user
 from models_hub import services as hub_services
-from models_hub.blobs import blob_store_bytes
 from models_hub.models import (
     Blob,
     Commit,
@@ -24,6 +23,7 @@ from models_hub.models import (
     TreeEntry,
     UploadSession,
 )
+from models_hub.storage.blobs import blob_store_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 """REST v1 raw upload: PUT one file's bytes as the request body, committed to a branch at once.
 
 The fast way to send one big file: no multipart parsing, the body goes straight from the socket
-to a hashed temporary file (models_hub.streaming) and then into the blob store by a rename.
+to a hashed temporary file (models_hub.storage.streaming) and then into the blob store by a rename.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from models_hub import selectors, services, streaming
+from models_hub import selectors, services
 from models_hub.api.common import ERRORS, REPO_PATH_PARAMETERS, ErrorSerializer, repo_for_writing
-from models_hub.blobs import BlobTooLarge, blob_from_temp_file
 from models_hub.errors import BadRequest, HubError, PayloadTooLarge, PreconditionFailed
 from models_hub.paths import InvalidPath, normalize_repo_path
+from models_hub.storage import streaming
+from models_hub.storage.blobs import BlobTooLarge, blob_from_temp_file
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 

@@ -12,9 +12,9 @@ from rest_framework.views import APIView
 
 from models_hub import services
 from models_hub.api.common import ERRORS, REPO_PATH_PARAMETERS, ErrorSerializer, repo_for_writing, revision_parameter
-from models_hub.blobs import blob_from_temp_file
 from models_hub.errors import BadRequest, PayloadTooLarge
 from models_hub.paths import InvalidPath, normalize_repo_path
+from models_hub.storage.blobs import blob_from_temp_file
 
 MAX_FILES = 100
 

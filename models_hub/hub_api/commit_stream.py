@@ -21,9 +21,9 @@ from typing import Any
 
 from django.conf import settings
 
-from models_hub.blobs import BlobTooLarge, write_stream_to_temp
 from models_hub.errors import BadRequest, PayloadTooLarge
 from models_hub.paths import InvalidPath, normalize_folder_path, normalize_repo_path
+from models_hub.storage.blobs import BlobTooLarge, write_stream_to_temp
 
 READ_CHUNK = 1024 * 1024
 # Everything on one line except the streamed file content: paths, summary, description, ids.

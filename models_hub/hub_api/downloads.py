@@ -19,11 +19,11 @@ from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpRe
 from django.utils.http import content_disposition_header
 
 from models_hub import services
-from models_hub.blobs import blob_open, iter_file
 from models_hub.hub_api.common import check_gate
 from models_hub.hub_api.reading import find_repo, hub_read
 from models_hub.models import Blob, Commit, Repository, TreeEntry
 from models_hub.selectors import UNGATED_FILES, file_entry, split_revision_and_path
+from models_hub.storage.blobs import blob_open, iter_file
 
 logger = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 
 from accounts.models import User
-from models_hub.blobs import BlobTooLarge, blob_from_temp_file, write_stream_to_temp
 from models_hub.errors import BadRequest, RepoNotFound
 from models_hub.hub_api.common import hub_endpoint, hub_error, require_writer
 from models_hub.hub_api.write_views import hub_write, json_body
 from models_hub.models import Blob, BlobUpload, Repository
 from models_hub.selectors import blobs_usable_by, repo_get_for_user, repo_get_writable
-from models_hub.streaming import IncompleteBody, receive_body
+from models_hub.storage.blobs import BlobTooLarge, blob_from_temp_file, write_stream_to_temp
+from models_hub.storage.streaming import IncompleteBody, receive_body
 
 LFS_CONTENT_TYPE = "application/vnd.git-lfs+json"
 SIGNING_SALT = "flywheel.hub.lfs-upload"
@@ -150,7 +150,7 @@ def upload(request: HttpRequest, namespace: str, name: str, oid: str, prefix: st
     if Blob.objects.filter(sha256=oid, size=size).exists() and blobs_usable_by(user, {oid}):
         return _lfs_json({})
     try:
-        if declared:  # the usual case: straight from the socket (see models_hub.streaming)
+        if declared:  # the usual case: straight from the socket (see models_hub.storage.streaming)
             body = receive_body(request, length=size, limit=size)
             temp_path, sha256, received = body.path, body.sha256, body.size
         else:  # a chunked body: read through Django, never past `size`

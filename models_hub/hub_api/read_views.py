@@ -9,7 +9,6 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from accounts.models import Membership
-from models_hub.blobs import blob_open
 from models_hub.errors import BadRequest, Forbidden
 from models_hub.hub_api import serializers
 from models_hub.hub_api.common import (
@@ -23,9 +22,10 @@ from models_hub.hub_api.common import (
 from models_hub.hub_api.reading import find_repo, hub_read
 from models_hub.hub_api.trees import FileRow, commit_rows, folder_listing, paths_info
 from models_hub.models import Blob, Ref, Repository, TreeEntry
-from models_hub.safetensors_check import InvalidSafetensors, parameter_counts, read_safetensors_header
 from models_hub.search import HUB_SORT_ALIASES, RepoQuery, repo_search
 from models_hub.selectors import access_request_for, commit_history, revision_resolve, split_revision_and_path
+from models_hub.storage.blobs import blob_open
+from models_hub.storage.safetensors_check import InvalidSafetensors, parameter_counts, read_safetensors_header
 
 TREE_PAGE = 1000
 TREE_PAGE_EXPANDED = 50

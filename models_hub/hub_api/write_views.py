@@ -18,14 +18,14 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.models import User
 from models_hub import cards, services
-from models_hub.blobs import blob_from_temp_file
 from models_hub.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge, PreconditionFailed, RevisionNotFound
 from models_hub.hub_api.commit_stream import ParsedCommit, parse_commit_stream
 from models_hub.hub_api.common import get_repo, hub_endpoint, hub_error, method_not_allowed, repo_kind, require_writer
 from models_hub.models import Blob, Ref, Repository, TreeEntry
 from models_hub.paths import InvalidPath, normalize_repo_path
-from models_hub.safetensors_check import InvalidSafetensors, read_safetensors_header
 from models_hub.selectors import blobs_usable_by, repo_get_for_user, repo_get_writable, revision_resolve
+from models_hub.storage.blobs import blob_from_temp_file
+from models_hub.storage.safetensors_check import InvalidSafetensors, read_safetensors_header
 
 KIND_OF_TYPE = {None: Repository.Kind.MODEL, "model": Repository.Kind.MODEL, "dataset": Repository.Kind.DATASET}
 MAX_PREUPLOAD_FILES = 1000

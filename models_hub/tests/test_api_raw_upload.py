@@ -20,8 +20,9 @@ from gunicorn.http.unreader import SocketUnreader
 
 from accounts.services import token_create
 from conftest import make_commit, make_repo
-from models_hub import services, streaming
+from models_hub import services
 from models_hub.models import Blob, Repository
+from models_hub.storage import streaming
 
 pytestmark = pytest.mark.django_db
 

@@ -5,9 +5,9 @@ from django.test.utils import CaptureQueriesContext
 
 from conftest import make_commit, make_repo
 from models_hub import selectors, services
-from models_hub.blobs import blob_store_bytes
 from models_hub.errors import BadRequest, EntryNotFound, PreconditionFailed, RevisionNotFound
 from models_hub.models import Blob, Commit
+from models_hub.storage.blobs import blob_store_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -27,8 +27,8 @@ from storages.backends.s3 import S3Storage
 from accounts.services import token_create
 from conftest import make_repo
 from models_hub import services
-from models_hub.blobs import blob_open, blob_read_head, blob_store_bytes, blob_store_stream
 from models_hub.models import Blob, Repository
+from models_hub.storage.blobs import blob_open, blob_read_head, blob_store_bytes, blob_store_stream
 from models_hub.tests import test_upload as tus
 
 pytestmark = pytest.mark.django_db

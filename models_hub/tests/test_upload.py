@@ -11,7 +11,7 @@ from django.utils import timezone
 from conftest import client_for, make_repo
 from models_hub import selectors
 from models_hub.models import Blob, Commit, UploadSession
-from models_hub.uploads import upload_file
+from models_hub.storage.uploads import upload_file
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,7 @@ def commit(client: Client, uploads: dict[str, str], *, summary: str = "Upload", 
 
 
 def head_files(repo) -> dict[str, bytes]:
-    from models_hub.blobs import blob_open
+    from models_hub.storage.blobs import blob_open
 
     files = {}
     for entry in selectors.tree_entries(selectors.head_commit(repo)):

@@ -9,7 +9,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from models_hub import cards, selectors, services
-from models_hub.blobs import blob_open, blob_store_bytes
 from models_hub.errors import EntryNotFound, HubError
 from models_hub.forms import (
     AccessDecisionForm,
@@ -22,6 +21,7 @@ from models_hub.forms import (
     VisibilityForm,
 )
 from models_hub.models import AccessRequest, Repository
+from models_hub.storage.blobs import blob_open, blob_store_bytes
 from models_hub.views.common import ADMIN, WRITE, repo_page, tab_context
 
 CARD_TEMPLATE = """---

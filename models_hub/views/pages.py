@@ -12,9 +12,9 @@ from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from models_hub import cards, highlight, selectors, services
-from models_hub.blobs import blob_open
 from models_hub.errors import BadRequest, EntryNotFound, RevisionNotFound
 from models_hub.models import AccessRequest, Commit, Like, Ref, Repository, is_pickle_path
+from models_hub.storage.blobs import blob_open
 from models_hub.views.common import repo_page, resolve_url, tab_context
 
 COMMITS_PER_PAGE = 50

@@ -16,9 +16,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
-from models_hub import selectors, uploads
+from models_hub import selectors
 from models_hub.errors import BadRequest, HubError
 from models_hub.models import Repository
+from models_hub.storage import uploads
 from models_hub.views.common import WRITE, repo_page, tab_context
 
 TUS_VERSION = "1.0.0"

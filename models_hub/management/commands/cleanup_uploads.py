@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from models_hub.uploads import STALE_AFTER, uploads_cleanup
+from models_hub.storage.uploads import STALE_AFTER, uploads_cleanup
 
 
 class Command(BaseCommand):

@@ -22,8 +22,8 @@ from django.db import transaction
 from accounts.models import User
 from config.env import env_int
 from models_hub import services
-from models_hub.blobs import blob_store_bytes, blob_store_stream
 from models_hub.models import Repository
+from models_hub.storage.blobs import blob_store_bytes, blob_store_stream
 from training.trainers.story_corpus import Story, demo_prompts, story_text
 from training.trainers.story_corpus import stories as stories_of
 

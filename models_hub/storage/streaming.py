@@ -32,7 +32,7 @@ from typing import Protocol
 from django.conf import settings
 from django.http import HttpRequest
 
-from models_hub.blobs import BlobTooLarge, new_temp_file
+from models_hub.storage.blobs import BlobTooLarge, new_temp_file
 
 # 2 MiB buffers, 8 in flight (16 MiB whatever the file size): one being filled, one written, one
 # hashed, and spares so that a stage briefly slowed (a disk flush, another process) does not stall

@@ -23,10 +23,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from models_hub import services
-from models_hub.blobs import COPY_CHUNK, blob_from_temp_file
 from models_hub.errors import BadRequest, Conflict, HubError, PayloadTooLarge, RepoNotFound
 from models_hub.models import Commit, Repository, UploadSession
 from models_hub.paths import InvalidPath, normalize_repo_path
+from models_hub.storage.blobs import COPY_CHUNK, blob_from_temp_file
 
 STALE_AFTER = timedelta(hours=24)
 

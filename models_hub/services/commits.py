@@ -1,0 +1,249 @@
+"""Commits: the one write path that every upload surface ends in."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from models_hub import cards
+from models_hub.errors import (
+    BadRequest,
+    EntryNotFound,
+    PreconditionFailed,
+    RevisionNotFound,
+)
+from models_hub.models import (
+    Blob,
+    Commit,
+    Ref,
+    Repository,
+    RepoTag,
+    TreeEntry,
+    is_pickle_path,
+)
+from models_hub.paths import InvalidPath, normalize_folder_path, normalize_repo_path
+from models_hub.storage.blobs import blob_open
+from models_hub.storage.safetensors_check import InvalidSafetensors, read_safetensors_header
+
+
+@dataclass(frozen=True)
+class FileAddition:
+    path: str
+    blob: Blob
+
+
+@dataclass(frozen=True)
+class FileCopy:
+    src_path: str
+    dest_path: str
+    src_revision: str | None = None  # None: the head of the branch being committed to
+
+
+def _tree_hash(tree: dict[str, str]) -> str:
+    digest = hashlib.sha1(usedforsecurity=False)
+    for path in sorted(tree):
+        digest.update(f"{path}\0{tree[path]}\n".encode())
+    return digest.hexdigest()
+
+
+def _commit_oid(
+    *,
+    repo: Repository,
+    parent: Commit | None,
+    tree: dict[str, str],
+    title: str,
+    description: str,
+    author: User | None,
+    when,
+) -> str:
+    text = "\n".join(
+        [
+            f"repo {repo.pk}",
+            f"tree {_tree_hash(tree)}",
+            f"parent {parent.oid if parent else ''}",
+            f"author {author.pk if author else ''}",
+            f"date {when.isoformat()}",
+            "",
+            title,
+            description,
+        ]
+    )
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _write_commit(
+    *,
+    repo: Repository,
+    parent: Commit | None,
+    tree: dict[str, str],
+    title: str,
+    description: str,
+    author: User | None,
+    when,
+) -> Commit:
+    commit = Commit.objects.create(
+        repository=repo,
+        oid=_commit_oid(
+            repo=repo, parent=parent, tree=tree, title=title, description=description, author=author, when=when
+        ),
+        parent=parent,
+        author=author,
+        title=title[:500],
+        description=description,
+        created_at=when,
+    )
+    TreeEntry.objects.bulk_create(
+        [TreeEntry(commit=commit, path=path, blob_id=sha) for path, sha in tree.items()], batch_size=1000
+    )
+    return commit
+
+
+def _check_safetensors(path: str, blob: Blob) -> None:
+    if not path.lower().endswith(".safetensors"):
+        return
+    try:
+        with blob_open(blob) as handle:
+            read_safetensors_header(handle, blob.size)
+    except InvalidSafetensors as exc:
+        raise BadRequest(f"{path} is not a valid safetensors file: {exc}") from None
+
+
+def _check_no_file_folder_clash(tree: dict[str, str]) -> None:
+    folders = set()
+    for path in tree:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            folders.add("/".join(parts[:i]))
+    clash = folders.intersection(tree)
+    if clash:
+        raise BadRequest(f"'{sorted(clash)[0]}' cannot be both a file and a folder.")
+
+
+def commit_create(
+    *,
+    repo: Repository,
+    author: User | None,
+    title: str,
+    description: str = "",
+    branch: str = "main",
+    additions: Sequence[FileAddition] = (),
+    deletions: Sequence[str] = (),
+    deleted_folders: Sequence[str] = (),
+    copies: Sequence[FileCopy] = (),
+    parent_oid: str | None = None,
+) -> Commit:
+    """Apply file operations on top of `branch` and move it to the new commit, atomically.
+
+    All blobs are already stored; this checks them, then writes the commit in one transaction.
+    Raises PreconditionFailed when `parent_oid` is given and is no longer the branch head.
+    Re-sending the same commit (a retried request) returns the existing commit instead of a twin.
+    """
+    title = (title or "").strip()
+    if not title:
+        raise BadRequest("A commit needs a title (summary).")
+    try:
+        additions = [FileAddition(normalize_repo_path(a.path), a.blob) for a in additions]
+        deletions = [normalize_repo_path(p) for p in deletions]
+        deleted_folders = [normalize_folder_path(p) for p in deleted_folders]
+        copies = [
+            FileCopy(normalize_repo_path(c.src_path), normalize_repo_path(c.dest_path), c.src_revision) for c in copies
+        ]
+    except InvalidPath as exc:
+        raise BadRequest(str(exc)) from None
+    for addition in additions:
+        _check_safetensors(addition.path, addition.blob)
+
+    from models_hub.selectors import revision_resolve
+
+    now = timezone.now()
+    with transaction.atomic():
+        ref = (
+            # No select_related here: PostgreSQL re-checks a join against the old commit row after
+            # waiting for the lock, and the ref would vanish (404) instead of failing the parent check.
+            Ref.objects.select_for_update().filter(repository=repo, kind=Ref.Kind.BRANCH, name=branch).first()
+        )
+        if ref is None:
+            raise RevisionNotFound(f"Invalid rev id: {branch}")
+        head = ref.commit
+        if parent_oid and not (len(parent_oid) >= 4 and head.oid.startswith(parent_oid.lower())):
+            raise PreconditionFailed(
+                f"A commit has happened since {parent_oid[:7]}: the head of {branch} is now {head.oid[:7]}. "
+                "Please refresh and try again."
+            )
+        old_tree = dict(TreeEntry.objects.filter(commit=head).values_list("path", "blob_id"))
+        tree = dict(old_tree)
+        for copy in copies:
+            source = head if copy.src_revision is None else revision_resolve(repo, copy.src_revision)
+            source_tree = (
+                tree if source == head else dict(TreeEntry.objects.filter(commit=source).values_list("path", "blob_id"))
+            )
+            if copy.src_path not in source_tree:
+                raise EntryNotFound(f"Cannot copy {copy.src_path}: no such file.", commit_oid=source.oid)
+            tree[copy.dest_path] = source_tree[copy.src_path]
+        for path in deletions:
+            if path not in tree:
+                raise EntryNotFound(f"Cannot delete {path}: no such file.", commit_oid=head.oid)
+            del tree[path]
+        for folder in deleted_folders:
+            prefix = folder + "/"
+            doomed = [p for p in tree if p.startswith(prefix)]
+            if not doomed:
+                raise EntryNotFound(f"Cannot delete folder {folder}: no such folder.", commit_oid=head.oid)
+            for path in doomed:
+                del tree[path]
+        for addition in additions:
+            tree[addition.path] = addition.blob.sha256
+        _check_no_file_folder_clash(tree)
+        if tree == old_tree and head.title == title[:500] and head.description == description:
+            return head  # the same commit sent twice (a client retry): nothing new to record
+        commit = _write_commit(
+            repo=repo, parent=head, tree=tree, title=title, description=description, author=author, when=now
+        )
+        ref.commit = commit
+        ref.save(update_fields=["commit", "updated_at"])
+        _reindex(repo=repo, tree=tree if branch == "main" else None, when=now)
+    from models_hub.tasks import commit_analyze
+
+    # robust: the commit has landed; a broker outage must not turn that into an error for the user.
+    transaction.on_commit(lambda: commit_analyze.delay(commit.pk), robust=True)
+    return commit
+
+
+def _reindex(*, repo: Repository, tree: dict[str, str] | None, when) -> None:
+    """Refresh what listings and search read: card metadata, tags, the unsafe-file flag."""
+    fields = ["updated_at"]
+    repo.updated_at = when
+    if tree is not None:
+        readme_sha = tree.get("README.md")
+        metadata: dict = {}
+        body = ""
+        if readme_sha:
+            blob = Blob.objects.get(sha256=readme_sha)
+            with blob_open(blob) as handle:
+                text = handle.read(cards.MAX_CARD_BYTES).decode("utf-8", errors="replace")
+            card = cards.parse_card(text)
+            metadata, body = card.metadata, card.body
+        indexed = cards.indexed_fields(metadata)
+        tags = cards.card_tags(metadata)
+        repo.card_data = metadata
+        repo.summary = cards.summary_of(body)
+        repo.license = indexed["license"]
+        repo.pipeline_tag = indexed["pipeline_tag"]
+        repo.library_name = indexed["library_name"]
+        repo.has_unsafe_files = any(is_pickle_path(p) for p in tree)
+        repo.search_text = _search_text(repo, tags)
+        fields += ["card_data", "summary", "license", "pipeline_tag", "library_name", "has_unsafe_files", "search_text"]
+        RepoTag.objects.filter(repository=repo).exclude(name__in=tags).delete()
+        existing = set(RepoTag.objects.filter(repository=repo).values_list("name", flat=True))
+        RepoTag.objects.bulk_create([RepoTag(repository=repo, name=t) for t in tags if t not in existing])
+    repo.save(update_fields=fields)
+
+
+def _search_text(repo: Repository, tags: Sequence[str]) -> str:
+    """What full-text search matches: the id, the card's summary and its tags."""
+    return " ".join([repo.namespace, repo.name, repo.summary, *tags])
