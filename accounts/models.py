@@ -33,6 +33,7 @@ class Organization(models.Model):
     members = models.ManyToManyField(User, through="Membership", related_name="organizations")
 
     class Meta:
+        verbose_name = "organisation"
         ordering = ["name"]
         constraints = [models.UniqueConstraint(Lower("name"), name="organization_name_ci_unique")]
 
@@ -90,6 +91,7 @@ class ApiToken(models.Model):
     objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
+        verbose_name = "API token"
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Organization, User
@@ -45,6 +47,28 @@ def token_authenticate(secret: str) -> ApiToken | None:
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
+
+
+MAINTAINERS_GROUP = "Maintainers"
+# Maintainers curate the registry and the feedback loop in the admin: they see and change every model of
+# these apps. People and organisations they only see (the repository form looks owners up).
+MAINTAINER_APPS = ("models_hub", "feedback", "training")
+MAINTAINER_VIEW_ONLY = {"accounts": ("user", "organization", "membership")}
+
+
+@transaction.atomic
+def maintainers_group_ensure() -> Group:
+    """The "Maintainers" group with its admin permissions, created or brought up to date.
+
+    Idempotent; run again after an app adds models (`manage.py maintainers_group`) so they join the set.
+    """
+    view_or_change = Q(codename__startswith="view_") | Q(codename__startswith="change_")
+    wanted = Q(content_type__app_label__in=MAINTAINER_APPS) & view_or_change
+    for app_label, models in MAINTAINER_VIEW_ONLY.items():
+        wanted |= Q(content_type__app_label=app_label, content_type__model__in=models, codename__startswith="view_")
+    group, _ = Group.objects.get_or_create(name=MAINTAINERS_GROUP)
+    group.permissions.set(Permission.objects.filter(wanted))
+    return group
 
 
 @transaction.atomic

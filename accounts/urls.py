@@ -9,6 +9,7 @@ urlpatterns = [
     path("settings", views.settings_index, name="settings"),
     path("settings/profile", views.settings_profile, name="settings-profile"),
     path("settings/tokens", views.tokens, name="tokens"),
+    path("settings/tokens/created", views.token_created, name="token-created"),
     path("settings/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),
     path("settings/organizations", views.settings_organizations, name="settings-orgs"),
     path("organizations/new", views.organization_new, name="org-new"),

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts import selectors, services
 from accounts.forms import MemberAddForm, MemberRoleForm, OrganizationCreateForm, ProfileForm, TokenCreateForm
@@ -47,20 +47,40 @@ def settings_profile(request):
     return render(request, "accounts/settings_profile.html", {"form": form})
 
 
+CREATED_TOKEN_SESSION_KEY = "created_token"  # noqa: S105 - a session key name, not a secret
+
+
 @login_required
 def tokens(request):
-    """The token list and the create form. A created token's secret is rendered once, in the POST's answer."""
+    """The token list and the create form.
+
+    Post, redirect, get: the new secret waits in the session for one read by `token_created`, so
+    reloading that page shows it no more and creates no second token.
+    """
     form = TokenCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         created = services.token_create(
             user=request.user, name=form.cleaned_data["name"], scope=form.cleaned_data["scope"]
         )
-        # Rendered, not redirected: the secret never goes into the session or a URL.
-        response = render(request, "accounts/token_created.html", {"created": created})
-        response["Cache-Control"] = "no-store"
-        return response
+        request.session[CREATED_TOKEN_SESSION_KEY] = {"id": created.token.pk, "secret": created.secret}
+        return redirect("accounts:token-created")
     context = {"form": form, "tokens": selectors.token_list_for_user(user=request.user)}
     return render(request, "accounts/tokens.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def token_created(request):
+    """Shows a new token's secret once: the session forgets it on this read."""
+    pending = request.session.pop(CREATED_TOKEN_SESSION_KEY, None)
+    token = pending and ApiToken.objects.filter(pk=pending["id"], user=request.user).first()
+    if not token:
+        messages.info(request, "A token's secret is shown only once, right after it is created. Create a new one.")
+        return redirect("accounts:tokens")
+    created = services.CreatedToken(token=token, secret=pending["secret"])
+    response = render(request, "accounts/token_created.html", {"created": created})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required

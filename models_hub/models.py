@@ -284,6 +284,7 @@ class TreeEntry(models.Model):
     blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="tree_entries")
 
     class Meta:
+        verbose_name_plural = "tree entries"
         ordering = ["path"]
         constraints = [models.UniqueConstraint(fields=["commit", "path"], name="treeentry_unique_path")]
 

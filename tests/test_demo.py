@@ -41,6 +41,7 @@ def test_load_demo_builds_a_model_that_loads_and_generates_and_runs_again_as_a_n
     assert "step" in out.getvalue() and "tokens/s" in out.getvalue()  # training progress is visible
     demo = User.objects.get(username="demo")
     assert demo.check_password("flywheel-demo")
+    assert demo.is_staff and demo.has_perm("models_hub.change_repository")  # the admin is usable
     model_repo = Repository.objects.get(kind="model", namespace="demo", name="tiny-stories")
     assert (model_repo.license, model_repo.pipeline_tag, model_repo.library_name) == (
         "mit",
@@ -92,3 +93,25 @@ def test_demo_model_build_reuses_its_cache(tmp_path):
     assert second.path == first.path and (second.path / "model.safetensors").exists()
     assert time.monotonic() - started < 1
     assert DemoConfig(seed=7).cache_key() != DemoConfig().cache_key()  # another recipe, another build
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_demo_maintainer_logs_in_and_uses_the_admin(page, live_server):
+    """What `load_demo` makes of the demo user (demo_user_ensure), with a repository that needs no training."""
+    from models_hub.management.commands.load_demo import corpus_repo_load, demo_user_ensure
+    from training.trainers.story_corpus import stories
+
+    corpus_repo_load(demo_user_ensure(), stories(20))
+
+    page.goto("/accounts/login/")
+    page.fill("#id_login", "demo")
+    page.fill("#id_password", "flywheel-demo")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto("/admin/")
+    assert "permission" not in page.inner_text("#content")
+    assert page.title() == "Administration | Flywheel admin"
+    page.get_by_role("link", name="Repositories").first.click()
+    page.wait_for_url("**/admin/models_hub/repository/")
+    assert page.locator("#result_list").get_by_text("demo/tiny-stories-corpus").is_visible()

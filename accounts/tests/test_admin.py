@@ -206,3 +206,42 @@ def test_organisation_admin_changes_a_role_inline(admin_client, alice, bob):
     assert response.status_code == 302, response.content.decode()[:2000]
     membership.refresh_from_db()
     assert membership.role == "write"
+
+
+def test_admin_is_branded_flywheel(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+    assert "Django administration" not in page and "Django site admin" not in page
+    assert "Flywheel administration" in page
+
+
+def test_admin_names_read_as_english_plurals(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+    assert "Tree entries" in page and "Tree entrys" not in page
+    for model in admin.site._registry:
+        plural = str(model._meta.verbose_name_plural)
+        singular = str(model._meta.verbose_name)
+        if singular.endswith("y") and singular[-2:-1] not in "aeiou":
+            assert plural.endswith("ies"), f"{model.__name__}: {plural}"
+
+
+def test_maintainers_see_and_change_the_hub_but_delete_nothing(alice):
+    from django.test import Client
+
+    from accounts.services import maintainers_group_ensure
+
+    repo = make_repo(owner=alice, name="curated")
+    maintainer = make_user("mia", is_staff=True)
+    maintainer.groups.add(maintainers_group_ensure())
+    maintainers_group_ensure()  # idempotent
+    client = Client()
+    client.force_login(maintainer)
+
+    index = client.get("/admin/").content.decode()
+    assert "You don’t have permission" not in index and "Repositories" in index
+    for url in ["/admin/models_hub/repository/", "/admin/models_hub/commit/", "/admin/accounts/user/"]:
+        assert client.get(url).status_code == 200, url
+    change = client.get(reverse("admin:models_hub_repository_change", args=[repo.pk])).content.decode()
+    assert 'name="_save"' in change
+    assert client.get(reverse("admin:models_hub_repository_delete", args=[repo.pk])).status_code == 403
+    assert client.get(reverse("admin:accounts_user_change", args=[alice.pk])).status_code == 200
+    assert not maintainer.has_perm("accounts.change_user")  # people are seen, not edited

@@ -34,8 +34,8 @@ def test_tokens_page_needs_login(client):
 
 def test_created_token_is_shown_once_and_only_its_hash_is_stored(client, alice):
     client.force_login(alice)
-    response = client.post("/settings/tokens", {"name": "laptop", "scope": "write"})
-    assert response.status_code == 200
+    response = client.post("/settings/tokens", {"name": "laptop", "scope": "write"}, follow=True)
+    assert response.redirect_chain == [("/settings/tokens/created", 302)]
     assert response["Cache-Control"] == "no-store"
     html = response.content.decode()
     secret = re.search(r'value="(fw_[^"]+)"', html).group(1)
@@ -51,6 +51,19 @@ def test_created_token_is_shown_once_and_only_its_hash_is_stored(client, alice):
     listing = client.get("/settings/tokens").content.decode()
     assert "laptop" in listing and token.prefix in listing
     assert secret not in listing
+
+
+def test_reloading_the_created_page_makes_no_second_token_and_hides_the_secret(client, alice):
+    client.force_login(alice)
+    first = client.post("/settings/tokens", {"name": "laptop", "scope": "read"}, follow=True).content.decode()
+    secret = re.search(r'value="(fw_[^"]+)"', first).group(1)
+
+    reload = client.get("/settings/tokens/created", follow=True)
+    assert ApiToken.objects.filter(user=alice).count() == 1
+    assert reload.redirect_chain == [("/settings/tokens", 302)]
+    html = reload.content.decode()
+    assert secret not in html and "shown only once" in html
+    assert secret not in str(dict(client.session))  # the session forgot it on the first read
 
 
 def test_token_form_refuses_an_unknown_scope(client, alice):

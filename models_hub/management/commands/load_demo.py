@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from accounts.models import User
+from accounts.services import maintainers_group_ensure
 from config.env import env_int
 from models_hub import services
 from models_hub.models import Repository
@@ -86,6 +87,7 @@ class Command(BaseCommand):
 
 
 def demo_user_ensure() -> User:
+    """The demo user: staff and in the Maintainers group, so the admin panel (where retraining lives) is usable."""
     user = User.objects.filter(username=DEMO_USERNAME).first()
     if user is None:
         # Staff, so the demo can show the maintainer pages (curation, retraining). Never load the demo on a public site.
@@ -96,6 +98,8 @@ def demo_user_ensure() -> User:
             full_name="Flywheel Demo",
             is_staff=True,
         )
+    # Also for a demo user made by an older load_demo, which was staff without any permission.
+    user.groups.add(maintainers_group_ensure())
     return user
 
 
