@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -40,6 +41,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or raw == "":
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[str]:
+    """A comma-separated list of IP addresses or networks (`10.0.0.0/8`), each checked here."""
+    values = env_list(name, [])
+    for value in values:
+        try:
+            ipaddress.ip_network(value)  # strict, as gunicorn reads the same list: 10.0.0.0/8, not 10.0.0.1/8
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list IP addresses or networks, not {value!r}") from None
+    return values
 
 
 def secret_key_from_file(path: Path) -> str:

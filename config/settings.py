@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_int, env_list, env_str, secret_key_from_file
+from config.env import env_bool, env_int, env_list, env_networks, env_str, secret_key_from_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("FLYWHEEL_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "models_hub.middleware.RequestIdMiddleware",
+    "models_hub.middleware.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -166,6 +167,9 @@ FLYWHEEL_LFS_UPLOAD_THRESHOLD = env_int("FLYWHEEL_LFS_UPLOAD_THRESHOLD", 0)
 # A repository's download count goes up once per downloader in this many seconds, so fetching a
 # whole snapshot (many files) counts as one download; 0 counts every file request.
 FLYWHEEL_DOWNLOAD_COUNT_WINDOW = env_int("FLYWHEEL_DOWNLOAD_COUNT_WINDOW", 300)
+# Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; gunicorn reads the same
+# variable (platform/gunicorn.conf.py). Empty: the client is whoever connected.
+FLYWHEEL_TRUSTED_PROXIES = env_networks("FLYWHEEL_TRUSTED_PROXIES")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

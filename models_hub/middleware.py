@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import json
 import uuid
+from http import HTTPStatus
+
+# Under these prefixes every answer is for a program: errors are JSON, never Django's HTML pages.
+API_PREFIXES = ("/api/",)
 
 
 class RequestIdMiddleware:
@@ -15,3 +20,46 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-Id"] = request.request_id
         return response
+
+
+class ApiJsonErrorsMiddleware:
+    """The safety net of the APIs: an HTML error page (an unhandled exception's 500, an unknown URL's
+    404, a refused host's 400...) under /api/ or from a Hub protocol view becomes a JSON error.
+
+    Django has already logged the exception and built its page; only the body changes. Placed near
+    the top of MIDDLEWARE so that errors raised by the other middleware are caught too.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and not response.streaming
+            and response.get("Content-Type", "").startswith("text/html")
+            and (request.path_info.startswith(API_PREFIXES) or getattr(request, "json_errors", False))
+        ):
+            _make_json(response, _message(request, response.status_code))
+        return response
+
+
+def _message(request, status: int) -> str:
+    if status >= 500:
+        request_id = getattr(request, "request_id", "")
+        return f"Internal server error: the request failed on the server (request id {request_id})."
+    if status == 404:
+        return f"Not found: {request.path_info}"
+    try:
+        return f"{HTTPStatus(status).phrase}."
+    except ValueError:
+        return f"The request failed with status {status}."
+
+
+def _make_json(response, message: str) -> None:
+    response.content = json.dumps({"error": message}).encode()
+    response["Content-Type"] = "application/json"
+    response["X-Error-Message"] = message[:500]
+    if response.has_header("Content-Length"):
+        response["Content-Length"] = str(len(response.content))

@@ -6,4 +6,6 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 threads = 8
 timeout = 900  # commits of multi-GB files stream for minutes
 accesslog = "-"
-forwarded_allow_ips = "*"
+# X-Forwarded-Proto is believed only from these proxies (Django reads the same list for X-Forwarded-For):
+# set FLYWHEEL_TRUSTED_PROXIES=127.0.0.1 behind platform/nginx.conf on the same machine.
+forwarded_allow_ips = os.environ.get("FLYWHEEL_TRUSTED_PROXIES", "")

@@ -62,6 +62,7 @@ def hub_endpoint(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
     @csrf_exempt
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        request.json_errors = True  # /resolve/ and LFS URLs lie outside /api/: ApiJsonErrorsMiddleware
         request.hub_user, request.hub_token = None, None
         try:
             found = authenticate_bearer(request)

@@ -19,6 +19,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpRe
 from django.utils.http import content_disposition_header
 
 from models_hub import services
+from models_hub.client_address import client_address
 from models_hub.hub_api.common import check_gate
 from models_hub.hub_api.reading import find_repo, hub_read
 from models_hub.models import Blob, Commit, Repository, TreeEntry
@@ -183,11 +184,13 @@ def _length_headers(response: HttpResponse, blob: Blob, byte_range: ByteRange | 
 
 
 def _downloader(request: HttpRequest) -> str:
-    """Who is downloading: the account, or else the client's address and program, hashed."""
+    """Who is downloading: the account, or else the client's address (hashed) as the server sees it.
+
+    Nothing the client chooses (User-Agent, a forged X-Forwarded-For) is part of it, so one host
+    cannot count many times by varying headers; people behind one NAT count as one per window."""
     if request.hub_user is not None:
         return f"user:{request.hub_user.pk}"
-    parts = [request.META.get(name, "") for name in ("REMOTE_ADDR", "HTTP_X_FORWARDED_FOR", "HTTP_USER_AGENT")]
-    return "anon:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+    return "anon:" + hashlib.sha256(client_address(request).encode()).hexdigest()[:32]
 
 
 def _count_download(request: HttpRequest, repo: Repository) -> None:

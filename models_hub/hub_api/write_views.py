@@ -99,8 +99,8 @@ def _kind_of(data: dict[str, Any]) -> str:
     repo_type = data.get("type")
     if repo_type == "space":
         raise BadRequest("Spaces are not supported by this server: use a model or a dataset repository.")
-    if repo_type not in KIND_OF_TYPE:
-        raise BadRequest(f"Unknown repository type {repo_type!r}: use 'model' or 'dataset'.")
+    if not (repo_type is None or isinstance(repo_type, str)) or repo_type not in KIND_OF_TYPE:
+        raise BadRequest(f"Unknown repository type {repr(repo_type)[:100]}: use 'model' or 'dataset'.")
     return KIND_OF_TYPE[repo_type]
 
 
@@ -109,7 +109,7 @@ def _private_flag(data: dict[str, Any]) -> bool | None:
     visibility = data.get("visibility")
     if visibility is not None:
         if visibility not in ("private", "public"):
-            raise BadRequest(f"Unknown visibility {visibility!r}: use 'private' or 'public'.")
+            raise BadRequest(f"Unknown visibility {repr(visibility)[:100]}: use 'private' or 'public'.")
         return visibility == "private"
     private = data.get("private")
     if private is not None and not isinstance(private, bool):
@@ -126,7 +126,7 @@ def _gate_value(data: dict[str, Any]) -> str | None:
         return Repository.Gate.OFF
     if gated in (Repository.Gate.AUTO, Repository.Gate.MANUAL):
         return gated
-    raise BadRequest(f"Unknown gate {gated!r}: use false, 'auto' or 'manual'.")
+    raise BadRequest(f"Unknown gate {repr(gated)[:100]}: use false, 'auto' or 'manual'.")
 
 
 def _truthy(value: str | None) -> bool:
