@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import connection
-from django.db.models import BooleanField, Count, Exists, OuterRef, QuerySet
+from django.db.models import BooleanField, Count, Exists, F, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.utils.functional import cached_property
@@ -128,16 +128,21 @@ def _text_filter(repos: QuerySet[Repository], text: str) -> QuerySet[Repository]
     return repos
 
 
-def repo_facets(*, kind: str) -> dict[str, list[tuple[str, int]]]:
-    """The most common values of each filter among public repositories of `kind`, cached briefly.
+def repo_facets(*, kind: str, user: User | None = None) -> dict[str, list[tuple[str, int]]]:
+    """The most common values of each filter among the repositories of `kind` that `user` may see.
 
-    Public rows only, so the same cached answer is right for everyone and names private repos never leak.
+    The public part is cached briefly and is the same for everyone, so it never names a private
+    repository; the private repositories this user may see are counted on top of it, per request.
     """
     key = f"flywheel:repo-facets:{kind}"
     facets = cache.get(key)
     if facets is None:
-        facets = _compute_facets(kind)
+        facets = _compute_facets(Repository.objects.filter(kind=kind, private=False))
         cache.set(key, facets, FACETS_CACHE_SECONDS)
+    if user is not None and user.is_authenticated:
+        private = Repository.objects.visible_to(user).filter(kind=kind, private=True)
+        if private.exists():
+            facets = _merge_facets(facets, _compute_facets(private))
     return facets
 
 
@@ -146,26 +151,39 @@ def repo_facets_invalidate() -> None:
     cache.delete_many([f"flywheel:repo-facets:{kind}" for kind in Repository.Kind.values])
 
 
-def _compute_facets(kind: str) -> dict[str, list[tuple[str, int]]]:
-    public = Repository.objects.filter(kind=kind, private=False)
+def _compute_facets(repos: QuerySet[Repository]) -> dict[str, list[tuple[str, int]]]:
     facets: dict[str, list[tuple[str, int]]] = {}
     for name, field_name in FACET_FIELDS.items():
         rows = (
-            public.exclude(**{field_name: ""})
+            repos.exclude(**{field_name: ""})
             .values_list(field_name)
             .annotate(n=Count("id"))
             .order_by("-n", field_name)[:FACET_SIZE]
         )
         facets[name] = [(value, n) for value, n in rows]
     tags = (
-        RepoTag.objects.filter(repository__kind=kind, repository__private=False)
+        RepoTag.objects.filter(repository__in=repos)
         .exclude(name__startswith="license:")  # the licence has a filter of its own
+        # So do the task and the library, which the card's metadata also adds as tags.
+        .exclude(name=F("repository__pipeline_tag"))
+        .exclude(name=F("repository__library_name"))
         .values_list("name")
         .annotate(n=Count("id"))
         .order_by("-n", "name")[:FACET_SIZE]
     )
     facets["tag"] = [(value, n) for value, n in tags]
     return facets
+
+
+def _merge_facets(*parts: dict[str, list[tuple[str, int]]]) -> dict[str, list[tuple[str, int]]]:
+    merged: dict[str, list[tuple[str, int]]] = {}
+    for name in {name for part in parts for name in part}:
+        counts: dict[str, int] = {}
+        for part in parts:
+            for value, n in part.get(name, []):
+                counts[value] = counts.get(value, 0) + n
+        merged[name] = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:FACET_SIZE]
+    return merged
 
 
 class OpenEndedPage(Page):

@@ -45,3 +45,48 @@ def test_search_as_you_type_and_facets_swap_results_in_place(page, alice):
     assert page.evaluate("window.notReloaded") is True
     page.click("#results .repo-card h3 a")  # repository links are ordinary links, not swapped into the list
     page.wait_for_url("**/alice/tiny-gpt2")
+
+
+def form_state(page) -> dict[str, str]:
+    return {
+        "search": page.input_value("#repo-filters input[name=search]"),
+        "sort": page.input_value("#repo-filters select[name=sort]"),
+    }
+
+
+def test_back_and_forward_restore_the_form_with_the_results(page, alice):
+    """Search, sort and a facet each push a history entry; going back shows each step's results
+    together with the search text and sort order that produced them."""
+    cache.clear()
+    tiny = make_repo(owner=alice, name="tiny-gpt2")
+    make_commit(repo=tiny, author=alice, files={"README.md": b"---\npipeline_tag: text-generation\n---\nTiny."})
+    make_repo(owner=alice, name="tiny-bert")
+    make_repo(owner=alice, name="big-bert")
+
+    page.goto("/models")
+    page.fill("#repo-filters input[name=search]", "tiny")
+    page.wait_for_function("document.querySelectorAll('#results .repo-card').length === 2")
+    page.select_option("#repo-filters select[name=sort]", "likes")
+    page.wait_for_url("**sort=likes**")
+    page.click(".facets a:text-is('text-generation')")
+    page.wait_for_url("**task=text-generation**")
+    page.wait_for_function("document.querySelectorAll('#results .repo-card').length === 1")
+
+    page.go_back()
+    page.wait_for_function("!location.search.includes('task=')")
+    assert form_state(page) == {"search": "tiny", "sort": "likes"}
+    assert sorted(card_titles(page)) == ["alice/tiny-bert", "alice/tiny-gpt2"]
+
+    page.go_back()
+    page.wait_for_function("!location.search.includes('sort=likes')")
+    assert form_state(page) == {"search": "tiny", "sort": "downloads"}
+
+    page.go_back()
+    page.wait_for_function("location.search === ''")
+    page.wait_for_function("document.querySelectorAll('#results .repo-card').length === 3")
+    assert form_state(page) == {"search": "", "sort": "downloads"}
+
+    page.go_forward()
+    page.wait_for_function("location.search.includes('search=tiny')")
+    page.wait_for_function("document.querySelectorAll('#results .repo-card').length === 2")
+    assert form_state(page) == {"search": "tiny", "sort": "downloads"}

@@ -91,18 +91,35 @@ def test_facets_show_common_values_as_links(client, alice, bob):
     assert b'href="?task=text-generation"' in response.content
 
 
-def test_facets_never_name_private_repositories(client, alice):
+def test_facets_name_private_repositories_only_to_those_who_see_them(client, alice, charlie):
     make_carded_repo(alice, "secret", private=True, pipeline_tag="secret-task", tags=["classified"])
-
     make_carded_repo(alice, "open", pipeline_tag="fill-mask")
 
-    for visitor in (None, alice):
+    for visitor in (None, charlie):
         if visitor:
             client.force_login(visitor)
-        response = client.get("/models")
-        values = [link.value for group in response.context["facet_groups"] for link in group["links"]]
+        values = [link.value for group in client.get("/models").context["facet_groups"] for link in group["links"]]
         assert "fill-mask" in values
         assert "secret-task" not in values and "classified" not in values
+
+    client.force_login(alice)  # after the public facets were cached by the visits above
+    groups = facet_counts(client.get("/models"))
+    assert groups["owner"] == [("alice", 2)]
+    assert ("secret-task", 1) in groups["task"] and ("classified", 1) in groups["tag"]
+
+
+def test_tag_facet_leaves_out_the_task_and_library_that_have_their_own(client, alice):
+    make_carded_repo(alice, "a", pipeline_tag="text-generation", library_name="transformers", tags=["chat"])
+
+    groups = facet_counts(client.get("/models"))
+
+    assert groups["task"] == [("text-generation", 1)] and groups["library"] == [("transformers", 1)]
+    assert groups["tag"] == [("chat", 1)]
+    assert names(client.get("/models", {"tag": "transformers"})) == ["alice/a"]  # still a filter that works
+
+
+def facet_counts(response) -> dict[str, list[tuple[str, int]]]:
+    return {g["name"]: [(link.value, link.count) for link in g["links"]] for g in response.context["facet_groups"]}
 
 
 def test_sorts_by_downloads_likes_and_recent_updates(client, alice):
@@ -271,8 +288,8 @@ def test_models_page_query_count_is_constant(client, alice, django_assert_max_nu
     client.force_login(alice)
     client.get("/models")  # fill the facet cache, as any earlier visitor would
 
-    # session, user, count, page
-    with django_assert_max_num_queries(4):
+    # session, user, count, page, whether alice may see private models (their facets are never cached)
+    with django_assert_max_num_queries(5):
         response = client.get("/models", {"per_page": per_page})
 
     assert len(names(response)) == per_page

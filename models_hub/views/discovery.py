@@ -127,7 +127,7 @@ def repo_list(request: HttpRequest, kind: str) -> HttpResponse:
         "query": query,
         "page": page,
         "paginator": paginator,
-        "facet_groups": facet_groups(request.GET, query, repo_facets(kind=kind)),
+        "facet_groups": facet_groups(request.GET, query, repo_facets(kind=kind, user=request.user)),
         "active_filters": active_filters(request.GET, query),
         "sort_labels": SORT_LABELS,
         "default_page_size": PAGE_SIZE,
