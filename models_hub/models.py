@@ -155,59 +155,6 @@ class Repository(models.Model):
     def is_owned_by_org(self) -> bool:
         return self.organization_id is not None
 
-    def _membership_role(self, user: User) -> str | None:
-        if self.organization_id is None:
-            return None
-        from accounts.models import Membership
-
-        return (
-            Membership.objects.filter(organization_id=self.organization_id, user=user)
-            .values_list("role", flat=True)
-            .first()
-        )
-
-    def is_readable_by(self, user: User | None) -> bool:
-        if not self.private:
-            return True
-        if user is None or not user.is_authenticated:
-            return False
-        if user.is_superuser or self.owner_id == user.pk:
-            return True
-        return self._membership_role(user) is not None
-
-    def is_writable_by(self, user: User | None) -> bool:
-        if user is None or not user.is_authenticated:
-            return False
-        if user.is_superuser or self.owner_id == user.pk:
-            return True
-        return self._membership_role(user) in ("admin", "write")
-
-    def is_member(self, user: User | None) -> bool:
-        """The owner, members of the owning organisation (any role) and staff: they pass any gate."""
-        if user is None or not user.is_authenticated:
-            return False
-        if user.is_superuser or self.owner_id == user.pk:
-            return True
-        return self._membership_role(user) is not None
-
-    def is_downloadable_by(self, user: User | None) -> bool:
-        """Readers may download the files, except from a gated repo, where they need an accepted request."""
-        if not self.is_readable_by(user):
-            return False
-        if not self.gated or self.is_member(user):
-            return True
-        if user is None or not user.is_authenticated:
-            return False
-        return AccessRequest.objects.filter(repository=self, user=user, status=AccessRequest.Status.ACCEPTED).exists()
-
-    def is_administrable_by(self, user: User | None) -> bool:
-        """Visibility, rename and delete: the owner, or an organisation admin."""
-        if user is None or not user.is_authenticated:
-            return False
-        if user.is_superuser or self.owner_id == user.pk:
-            return True
-        return self._membership_role(user) == "admin"
-
 
 class AccessRequest(models.Model):
     """A user's request to download a gated repository's files, and the maintainers' answer."""

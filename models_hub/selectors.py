@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.db import connection
-from django.db.models import prefetch_related_objects
+from django.db.models import OuterRef, Subquery, prefetch_related_objects
 from django.db.models.functions import Lower
 
-from accounts.models import User
+from accounts.models import Membership, User
 from models_hub.errors import EntryNotFound, Forbidden, RepoNotFound, RevisionNotFound
 from models_hub.models import AccessRequest, Blob, BlobUpload, Commit, Ref, RepoRedirect, Repository, TreeEntry
 
@@ -20,56 +21,136 @@ HISTORY_WALK_CAP = 100_000
 HISTORY_MAX_DEPTH = 2**31 - 1
 
 
-def repo_get_for_user(*, kind: str, namespace: str, name: str, user: User | None) -> Repository:
-    """The repository, or RepoNotFound when it is missing or private to someone else."""
-    repo = (
-        Repository.objects.select_related("owner", "organization")
-        .filter(kind=kind, namespace=namespace, name=name)
-        .first()
-    )
-    if repo is None or not repo.is_readable_by(user):
-        raise RepoNotFound(f"Repository Not Found for url: {kind}s/{namespace}/{name}.")
-    return repo
-
-
 # Shown on the repository page to everyone, so they can be fetched from a gated repo too.
 UNGATED_FILES = frozenset({"README.md", ".gitattributes"})
 
 
-def access_request_for(repo: Repository, user: User | None) -> AccessRequest | None:
-    if user is None or not user.is_authenticated:
-        return None
-    return AccessRequest.objects.filter(repository=repo, user=user).first()
+@dataclass(frozen=True)
+class RepoAccess:
+    """What one user may do with one repository: decided once per request, read by every view and template.
 
-
-def gate_refusal(
-    repo: Repository, user: User | None, path: str | None = None, *, repo_url: str | None = None
-) -> str | None:
-    """Why `user` may not download `path` (any file when None) of a readable repo, or None if they may.
-
-    `repo_url` is where to ask for access (absolute for API clients); the page's path by default.
+    `member` is the owner, staff, or anyone in the owning organisation (any role): they pass any gate.
+    `role` is the user's role in that organisation, if any.
     """
-    # The repo is readable here, so this is is_downloadable_by() reading the user's request only once.
-    if not repo.gated or path in UNGATED_FILES or repo.is_member(user):
-        return None
-    kind = repo.kind
-    if user is None or not user.is_authenticated:
+
+    repo: Repository
+    user: User | None
+    can_read: bool
+    can_write: bool
+    can_admin: bool
+    member: bool
+    role: str | None = None
+
+    @cached_property
+    def access_request(self) -> AccessRequest | None:
+        """The user's request for a gated repository, read once and only when asked for; None for members,
+        anonymous visitors and open repositories, whose files need none."""
+        if not self.repo.gated or self.member or not self.can_read or not _signed_in(self.user):
+            return None
+        return AccessRequest.objects.filter(repository=self.repo, user=self.user).first()
+
+    @property
+    def can_download(self) -> bool:
+        """Readers may download the files, except from a gated repo, where outsiders need an accepted request."""
+        if not self.can_read:
+            return False
+        if not self.repo.gated or self.member:
+            return True
+        return self.access_request is not None and self.access_request.status == AccessRequest.Status.ACCEPTED
+
+    def gate_refusal(self, path: str | None = None, *, repo_url: str | None = None) -> str | None:
+        """Why the user may not download `path` (any file when None), or None if they may.
+
+        `repo_url` is where to ask for access (absolute for API clients); the page's path by default.
+        """
+        if path in UNGATED_FILES or self.can_download:
+            return None
+        repo, request = self.repo, self.access_request
+        if self.user is None or not self.user.is_authenticated:
+            return (
+                f"Access to {repo.kind} {repo.repo_id} is restricted. You must have access to it and be "
+                "authenticated to access it. Please log in."
+            )
+        if request is not None and request.status == AccessRequest.Status.PENDING:
+            return f"Your request to access {repo.kind} {repo.repo_id} is awaiting a review from the repo authors."
+        if request is not None and request.status == AccessRequest.Status.REJECTED:
+            reason = f" Reason: {request.rejection_reason}" if request.rejection_reason else ""
+            return f"Your request to access {repo.kind} {repo.repo_id} was declined by its maintainers.{reason}"
         return (
-            f"Access to {kind} {repo.repo_id} is restricted. You must have access to it and be authenticated "
-            "to access it. Please log in."
+            f"Access to {repo.kind} {repo.repo_id} is restricted and you are not in the authorized list. "
+            f"Visit {repo_url or repo.get_absolute_url()} to ask for access."
         )
-    request = access_request_for(repo, user)
-    if request is not None and request.status == AccessRequest.Status.ACCEPTED:
-        return None
-    if request is not None and request.status == AccessRequest.Status.PENDING:
-        return f"Your request to access {kind} {repo.repo_id} is awaiting a review from the repo authors."
-    if request is not None and request.status == AccessRequest.Status.REJECTED:
-        reason = f" Reason: {request.rejection_reason}" if request.rejection_reason else ""
-        return f"Your request to access {kind} {repo.repo_id} was declined by its maintainers.{reason}"
-    return (
-        f"Access to {kind} {repo.repo_id} is restricted and you are not in the authorized list. "
-        f"Visit {repo_url or repo.get_absolute_url()} to ask for access."
+
+    def require_write(self) -> RepoAccess:
+        """Itself, if the user may write; Forbidden (403) for readers. Non-readers never get an access value."""
+        if not self.can_write:
+            raise Forbidden(f"You don't have write access to {self.repo.repo_id}.")
+        return self
+
+    def require_admin(self, message: str | None = None) -> RepoAccess:
+        """Itself, if the user may change settings, rename or delete; Forbidden (403) otherwise."""
+        if not self.can_admin:
+            raise Forbidden(
+                message or f"Only the owner or an organisation admin can change the settings of {self.repo.repo_id}."
+            )
+        return self
+
+
+def _signed_in(user: User | None) -> bool:
+    return user is not None and user.is_authenticated
+
+
+def _decide(repo: Repository, user: User | None, role: str | None) -> RepoAccess:
+    """The rules, from the repository row and the user's role in its organisation (no query)."""
+    if not _signed_in(user):
+        return RepoAccess(repo, None, can_read=not repo.private, can_write=False, can_admin=False, member=False)
+    if user.is_superuser or repo.owner_id == user.pk:
+        return RepoAccess(repo, user, can_read=True, can_write=True, can_admin=True, member=True, role=role)
+    if role is not None:
+        return RepoAccess(
+            repo,
+            user,
+            can_read=True,
+            can_write=role in (Membership.Role.ADMIN, Membership.Role.WRITE),
+            can_admin=role == Membership.Role.ADMIN,
+            member=True,
+            role=role,
+        )
+    return RepoAccess(repo, user, can_read=not repo.private, can_write=False, can_admin=False, member=False)
+
+
+def _role_of(user: User) -> Subquery:
+    return Subquery(
+        Membership.objects.filter(organization_id=OuterRef("organization_id"), user=user).values("role")[:1]
     )
+
+
+def repo_access_for(user: User | None, *, kind: str, namespace: str, name: str) -> RepoAccess:
+    """The repository and what `user` may do with it; RepoNotFound when it is missing or private to someone else.
+
+    One query reads the repository with the user's organisation role; reading the access request of an
+    outsider to a gated repository costs a second.
+    """
+    repos = Repository.objects.select_related("owner", "organization").filter(kind=kind, namespace=namespace, name=name)
+    if _signed_in(user):
+        repos = repos.annotate(viewer_role=_role_of(user))
+    repo = repos.first()
+    access = _decide(repo, user, getattr(repo, "viewer_role", None)) if repo is not None else None
+    if access is None or not access.can_read:
+        raise RepoNotFound(f"Repository Not Found for url: {kind}s/{namespace}/{name}.")
+    return access
+
+
+def repo_access(repo: Repository, user: User | None) -> RepoAccess:
+    """What `user` may do with a repository already in hand (which they may not be able to read)."""
+    role = None
+    if _signed_in(user) and repo.organization_id is not None and not user.is_superuser:
+        role = (
+            Membership.objects.filter(organization_id=repo.organization_id, user=user)
+            .values_list("role", flat=True)
+            .first()
+        )
+    return _decide(repo, user, role)
 
 
 def blobs_usable_by(user: User, sha256s: set[str]) -> set[str]:
@@ -84,14 +165,6 @@ def blobs_usable_by(user: User, sha256s: set[str]) -> set[str]:
         blob_id__in=missing, commit__repository__in=Repository.objects.downloadable_by(user)
     ).values_list("blob_id", flat=True)
     return uploaded | set(reachable.distinct())
-
-
-def repo_get_writable(*, kind: str, namespace: str, name: str, user: User | None) -> Repository:
-    """The repository if `user` may write to it; 404 if they cannot see it, 403 if they only can read."""
-    repo = repo_get_for_user(kind=kind, namespace=namespace, name=name, user=user)
-    if not repo.is_writable_by(user):
-        raise Forbidden(f"You don't have write access to {repo.repo_id}.")
-    return repo
 
 
 def repo_redirect_target(*, kind: str, namespace: str, name: str) -> Repository | None:

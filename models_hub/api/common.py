@@ -38,21 +38,24 @@ def _kind(kind: str) -> str:
     return kind
 
 
+def access_for_reading(request: Request, kind: str, namespace: str, name: str) -> selectors.RepoAccess:
+    """The repository and what the caller may do with it; 404 for those who cannot see it."""
+    return selectors.repo_access_for(request.user, kind=_kind(kind), namespace=namespace, name=name)
+
+
 def repo_for_reading(request: Request, kind: str, namespace: str, name: str) -> Repository:
-    return selectors.repo_get_for_user(kind=_kind(kind), namespace=namespace, name=name, user=request.user)
+    return access_for_reading(request, kind, namespace, name).repo
 
 
 def repo_for_writing(request: Request, kind: str, namespace: str, name: str) -> Repository:
     """404 for those who cannot see it, 403 for readers (and read tokens), else the repository."""
-    user = api_writer(request)
-    return selectors.repo_get_writable(kind=_kind(kind), namespace=namespace, name=name, user=user)
+    api_writer(request)
+    return access_for_reading(request, kind, namespace, name).require_write().repo
 
 
 def repo_for_admin(request: Request, kind: str, namespace: str, name: str) -> Repository:
-    repo = repo_for_writing(request, kind, namespace, name)
-    if not repo.is_administrable_by(request.user):
-        raise Forbidden(f"Only the owner or an organisation admin can change the settings of {repo.repo_id}.")
-    return repo
+    api_writer(request)
+    return access_for_reading(request, kind, namespace, name).require_write().require_admin().repo
 
 
 class CappedPagination(PageNumberPagination):

@@ -15,6 +15,7 @@ from models_hub.api.common import (
     ERRORS,
     REPO_PATH_PARAMETERS,
     CappedPagination,
+    access_for_reading,
     api_writer,
     repo_for_admin,
     repo_for_reading,
@@ -333,23 +334,22 @@ class AccessRequestApi(APIView):
         class Meta:
             ref_name = "AccessRequestState"
 
-    def _state(self, repo: Repository, user) -> Response:
-        access = selectors.access_request_for(repo, user)
+    def _state(self, access: selectors.RepoAccess) -> Response:
+        asked = access.access_request
         data = {
-            "status": access.status if access else "none",
-            "can_download": repo.is_downloadable_by(user),
-            "rejection_reason": access.rejection_reason if access else "",
+            "status": asked.status if asked else "none",
+            "can_download": access.can_download,
+            "rejection_reason": asked.rejection_reason if asked else "",
         }
         return Response(self.OutputSerializer(data).data)
 
     @extend_schema(parameters=REPO_PATH_PARAMETERS, responses={200: OutputSerializer, **ERRORS})
     def get(self, request: Request, kind: str, namespace: str, name: str) -> Response:
-        repo = repo_for_reading(request, kind, namespace, name)
-        return self._state(repo, request.user)
+        return self._state(access_for_reading(request, kind, namespace, name))
 
     @extend_schema(parameters=REPO_PATH_PARAMETERS, request=None, responses={200: OutputSerializer, **ERRORS})
     def post(self, request: Request, kind: str, namespace: str, name: str) -> Response:
         user = api_writer(request)
         repo = repo_for_reading(request, kind, namespace, name)
         services.access_request_submit(repo=repo, user=user)
-        return self._state(repo, user)
+        return self._state(selectors.repo_access(repo, user))  # decided again: the request just changed it

@@ -18,7 +18,7 @@ from accounts.authentication import InvalidToken, authenticate_bearer
 from accounts.models import ApiToken, User
 from models_hub.errors import Forbidden, GatedRepo, HubError, RepoNotFound
 from models_hub.models import Repository
-from models_hub.selectors import gate_refusal, repo_get_for_user
+from models_hub.selectors import RepoAccess, repo_access_for
 
 REPO_TYPES = {"models": Repository.Kind.MODEL, "datasets": Repository.Kind.DATASET}
 TYPE_OF_KIND = {Repository.Kind.MODEL: "model", Repository.Kind.DATASET: "dataset"}
@@ -102,15 +102,20 @@ def repo_kind(repo_type: str) -> str:
     return kind
 
 
-def check_gate(request: HttpRequest, repo: Repository, path: str | None = None) -> None:
+def check_gate(request: HttpRequest, access: RepoAccess, path: str | None = None) -> None:
     """GatedRepo unless the caller may download `path` (any file when None) of this readable repo."""
-    refusal = gate_refusal(repo, request.hub_user, path, repo_url=request.build_absolute_uri(repo.get_absolute_url()))
+    refusal = access.gate_refusal(path, repo_url=request.build_absolute_uri(access.repo.get_absolute_url()))
     if refusal:
         raise GatedRepo(refusal)
 
 
+def get_access(request: HttpRequest, repo_type: str, namespace: str, name: str) -> RepoAccess:
+    """The readable repository and what the caller may do with it (RepoNotFound otherwise)."""
+    return repo_access_for(request.hub_user, kind=repo_kind(repo_type), namespace=namespace, name=name)
+
+
 def get_repo(request: HttpRequest, repo_type: str, namespace: str, name: str) -> Repository:
-    return repo_get_for_user(kind=repo_kind(repo_type), namespace=namespace, name=name, user=request.hub_user)
+    return get_access(request, repo_type, namespace, name).repo
 
 
 def with_next_link(response: HttpResponse, request: HttpRequest, **params: object) -> HttpResponse:

@@ -21,7 +21,7 @@ from django.utils.http import content_disposition_header
 from models_hub import services
 from models_hub.client_address import client_address
 from models_hub.hub_api.common import check_gate
-from models_hub.hub_api.reading import find_repo, hub_read
+from models_hub.hub_api.reading import find_access, hub_read
 from models_hub.models import Blob, Commit, Repository, TreeEntry
 from models_hub.selectors import UNGATED_FILES, file_entry, split_revision_and_path
 from models_hub.storage.blobs import blob_open, iter_file
@@ -109,9 +109,10 @@ def _etag_matches(request: HttpRequest, blob: Blob) -> bool:
 
 @hub_read("GET", "HEAD")
 def resolve(request: HttpRequest, repo_type: str, namespace: str, name: str, rest: str) -> HttpResponse:
-    repo = find_repo(request, repo_type, namespace, name)
+    access = find_access(request, repo_type, namespace, name)
+    repo = access.repo
     commit, blob, path = _pinned_file(repo, rest) or _file_at_revision(repo, rest)
-    check_gate(request, repo, path)
+    check_gate(request, access, path)
     download = request.GET.get("download", "").lower() in ("1", "true")
 
     if _etag_matches(request, blob):

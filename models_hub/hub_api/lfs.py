@@ -23,7 +23,7 @@ from models_hub.errors import BadRequest, RepoNotFound
 from models_hub.hub_api.common import hub_endpoint, hub_error, require_writer
 from models_hub.hub_api.write_views import hub_write, json_body
 from models_hub.models import Blob, BlobUpload, Repository
-from models_hub.selectors import blobs_usable_by, repo_get_for_user, repo_get_writable
+from models_hub.selectors import blobs_usable_by, repo_access, repo_access_for
 from models_hub.storage.blobs import BlobTooLarge, blob_from_temp_file, write_stream_to_temp
 from models_hub.storage.streaming import IncompleteBody, receive_body
 
@@ -92,7 +92,9 @@ def batch(request: HttpRequest, namespace: str, name: str, prefix: str | None = 
     if not lfs_enabled():
         return hub_error(404, "Git LFS uploads are disabled on this server: files are sent inline in commits.")
     user = require_writer(request)
-    repo = repo_get_writable(kind=_kind(prefix, namespace, name), namespace=namespace, name=name, user=user)
+    repo = (
+        repo_access_for(user, kind=_kind(prefix, namespace, name), namespace=namespace, name=name).require_write().repo
+    )
     data = json_body(request)
     if data.get("operation") != "upload":
         raise BadRequest("Only LFS uploads are supported here; download files through /resolve/.")
@@ -141,7 +143,7 @@ def upload(request: HttpRequest, namespace: str, name: str, oid: str, prefix: st
         return hub_error(403, str(exc))
     repo = Repository.objects.filter(pk=claims["repo"]).first()
     user = User.objects.filter(pk=claims["user"], is_active=True).first()
-    if repo is None or user is None or not repo.is_writable_by(user):
+    if repo is None or user is None or not repo_access(repo, user).can_write:
         return hub_error(403, "You no longer have write access to this repository.")
     size: int = claims["size"]
     declared = request.META.get("CONTENT_LENGTH")
@@ -174,7 +176,7 @@ def upload(request: HttpRequest, namespace: str, name: str, oid: str, prefix: st
 def verify(request: HttpRequest, namespace: str, name: str, oid: str, prefix: str | None = None) -> HttpResponse:
     """POST <verify href> {oid, size}: 200 once the object is stored."""
     user = require_writer(request)
-    repo_get_for_user(kind=_kind(prefix, namespace, name), namespace=namespace, name=name, user=user)
+    repo_access_for(user, kind=_kind(prefix, namespace, name), namespace=namespace, name=name)
     size = json_body(request).get("size")
     if not Blob.objects.filter(sha256=oid, size=size).exists() or not blobs_usable_by(user, {oid}):
         return hub_error(404, f"Object {oid} ({size} bytes) was not uploaded.")

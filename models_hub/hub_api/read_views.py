@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from accounts.models import Membership
-from models_hub.errors import BadRequest, Forbidden
+from models_hub.errors import BadRequest
 from models_hub.hub_api import serializers
 from models_hub.hub_api.common import (
     HubErrorUnauthorized,
@@ -19,11 +19,11 @@ from models_hub.hub_api.common import (
     repo_kind,
     with_next_link,
 )
-from models_hub.hub_api.reading import find_repo, hub_read
+from models_hub.hub_api.reading import find_access, find_repo, hub_read
 from models_hub.hub_api.trees import FileRow, commit_rows, folder_listing, paths_info
 from models_hub.models import Blob, Ref, Repository, TreeEntry
 from models_hub.search import HUB_SORT_ALIASES, RepoQuery, repo_search
-from models_hub.selectors import access_request_for, commit_history, revision_resolve, split_revision_and_path
+from models_hub.selectors import commit_history, revision_resolve, split_revision_and_path
 from models_hub.storage.blobs import blob_open
 from models_hub.storage.safetensors_check import InvalidSafetensors, parameter_counts, read_safetensors_header
 
@@ -198,12 +198,12 @@ def _email_verified(user) -> bool:
 
 @hub_read("GET")
 def auth_check(request: HttpRequest, repo_type: str, namespace: str, name: str, write: bool = False) -> HttpResponse:
-    repo = find_repo(request, repo_type, namespace, name)
-    if write and not repo.is_writable_by(request.hub_user):
-        raise Forbidden(f"You don't have write access to {repo.repo_id}.")
-    check_gate(request, repo)
-    access = access_request_for(repo, request.hub_user)
-    return JsonResponse({"accessRequest": {"status": access.status} if access else None})
+    access = find_access(request, repo_type, namespace, name)
+    if write:
+        access.require_write()
+    check_gate(request, access)
+    asked = access.access_request
+    return JsonResponse({"accessRequest": {"status": asked.status} if asked else None})
 
 
 # --- Listings ----------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 
 from models_hub.errors import RepoNotFound
-from models_hub.hub_api.common import get_repo, hub_endpoint, hub_error, method_not_allowed, repo_kind
+from models_hub.hub_api.common import get_access, hub_endpoint, hub_error, method_not_allowed, repo_kind
 from models_hub.models import Repository
-from models_hub.selectors import repo_redirect_target
+from models_hub.selectors import RepoAccess, repo_access, repo_redirect_target
 
 
 class RepoMoved(Exception):
@@ -23,16 +23,20 @@ class RepoMoved(Exception):
         self.location = location
 
 
-def find_repo(request: HttpRequest, repo_type: str, namespace: str, name: str) -> Repository:
-    """The readable repository, RepoMoved if it was renamed, RepoNotFound otherwise."""
+def find_access(request: HttpRequest, repo_type: str, namespace: str, name: str) -> RepoAccess:
+    """The readable repository with the caller's access, RepoMoved if it was renamed, RepoNotFound otherwise."""
     try:
-        return get_repo(request, repo_type, namespace, name)
+        return get_access(request, repo_type, namespace, name)
     except RepoNotFound:
         target = repo_redirect_target(kind=repo_kind(repo_type), namespace=namespace, name=name)
         # A private repo's new name is only revealed to someone who may read it.
-        if target is None or not target.is_readable_by(request.hub_user):
+        if target is None or not repo_access(target, request.hub_user).can_read:
             raise
         raise RepoMoved(_moved_location(request, f"{namespace}/{name}", target.repo_id)) from None
+
+
+def find_repo(request: HttpRequest, repo_type: str, namespace: str, name: str) -> Repository:
+    return find_access(request, repo_type, namespace, name).repo
 
 
 def _moved_location(request: HttpRequest, old_id: str, new_id: str) -> str:

@@ -18,12 +18,20 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.models import User
 from models_hub import cards, services
-from models_hub.errors import BadRequest, Conflict, Forbidden, PayloadTooLarge, PreconditionFailed, RevisionNotFound
+from models_hub.errors import BadRequest, Conflict, PayloadTooLarge, PreconditionFailed, RevisionNotFound
 from models_hub.hub_api.commit_stream import ParsedCommit, parse_commit_stream
-from models_hub.hub_api.common import get_repo, hub_endpoint, hub_error, method_not_allowed, repo_kind, require_writer
+from models_hub.hub_api.common import (
+    get_access,
+    get_repo,
+    hub_endpoint,
+    hub_error,
+    method_not_allowed,
+    repo_kind,
+    require_writer,
+)
 from models_hub.models import Blob, Ref, Repository, TreeEntry
 from models_hub.paths import InvalidPath, normalize_repo_path
-from models_hub.selectors import blobs_usable_by, repo_get_for_user, repo_get_writable, revision_resolve
+from models_hub.selectors import blobs_usable_by, repo_access_for, revision_resolve
 from models_hub.storage.blobs import blob_from_temp_file
 from models_hub.storage.safetensors_check import InvalidSafetensors, read_safetensors_header
 
@@ -138,14 +146,11 @@ def repo_url(request: HttpRequest, repo: Repository) -> str:
 
 
 def _writable_repo(request: HttpRequest, repo_type: str, namespace: str, name: str) -> Repository:
-    return repo_get_writable(kind=repo_kind(repo_type), namespace=namespace, name=name, user=request.hub_user)
+    return get_access(request, repo_type, namespace, name).require_write().repo
 
 
 def _administrable_repo(request: HttpRequest, kind: str, namespace: str, name: str) -> Repository:
-    repo = repo_get_for_user(kind=kind, namespace=namespace, name=name, user=request.hub_user)
-    if not repo.is_administrable_by(request.hub_user):
-        raise Forbidden(f"Only the owner or an organisation admin can change the settings of {repo.repo_id}.")
-    return repo
+    return repo_access_for(request.hub_user, kind=kind, namespace=namespace, name=name).require_admin().repo
 
 
 def _split_repo_id(value: Any, field: str) -> tuple[str, str]:

@@ -16,6 +16,7 @@ from models_hub.models import (
     AccessRequest,
     Repository,
 )
+from models_hub.selectors import repo_access
 
 REQUEST_ID_RE = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() also takes "²"
 
@@ -28,7 +29,7 @@ def _require_gate(repo: Repository) -> None:
 def access_request_submit(*, repo: Repository, user: User) -> AccessRequest:
     """Ask for access; accepted at once under automatic approval. Asking again changes nothing."""
     _require_gate(repo)
-    if repo.is_member(user):
+    if repo_access(repo, user).member:
         raise BadRequest(f"You already have access to {repo.repo_id} as one of its maintainers.")
     now = timezone.now()
     status = AccessRequest.Status.ACCEPTED if repo.gated == Repository.Gate.AUTO else AccessRequest.Status.PENDING
@@ -90,7 +91,7 @@ def access_grant(*, repo: Repository, actor: User, username: str) -> AccessReque
     user = User.objects.filter(username__iexact=username).first()
     if user is None:
         raise NotFound(f"There is no user named '{username}'.")
-    if repo.is_member(user):
+    if repo_access(repo, user).member:
         raise BadRequest(f"{user.username} already has access to {repo.repo_id} as one of its maintainers.")
     now = timezone.now()
     request, created = AccessRequest.objects.select_for_update().get_or_create(

@@ -26,6 +26,7 @@ from models_hub import services
 from models_hub.errors import BadRequest, Conflict, HubError, PayloadTooLarge, RepoNotFound
 from models_hub.models import Commit, Repository, UploadSession
 from models_hub.paths import InvalidPath, normalize_repo_path
+from models_hub.selectors import repo_access
 from models_hub.storage.blobs import COPY_CHUNK, blob_from_temp_file
 
 STALE_AFTER = timedelta(hours=24)
@@ -84,7 +85,7 @@ def upload_create(*, user: User, repo: Repository, path: str, size: int) -> Uplo
 def upload_get(*, upload_id: UUID | str, user: User) -> UploadSession:
     """The user's own upload to a repository they may still write to; anything else does not exist."""
     session = UploadSession.objects.select_related("repository").filter(pk=upload_id, user=user).first()
-    if session is None or not session.repository.is_writable_by(user):
+    if session is None or not repo_access(session.repository, user).can_write:
         raise RepoNotFound("Upload not found: it may have been committed, cancelled or expired.")
     return session
 

@@ -32,23 +32,23 @@ def test_outsiders_need_an_accepted_request_members_do_not(repo, alice, bob):
     Membership.objects.create(organization=org, user=bob, role=Membership.Role.READ)
     org_repo = make_repo(owner=alice, name="shared", namespace="lab")
     services.repo_update_settings(repo=org_repo, gated=Repository.Gate.MANUAL)
-    assert org_repo.is_downloadable_by(bob)  # any member role passes the gate
-    assert repo.is_downloadable_by(alice)
-    assert not repo.is_downloadable_by(bob)
-    assert selectors.gate_refusal(repo, bob, "README.md") is None
-    assert "not in the authorized list" in selectors.gate_refusal(repo, bob, "config.json")
+    assert selectors.repo_access(org_repo, bob).can_download  # any member role passes the gate
+    assert selectors.repo_access(repo, alice).can_download
+    assert not selectors.repo_access(repo, bob).can_download
+    assert selectors.repo_access(repo, bob).gate_refusal("README.md") is None
+    assert "not in the authorized list" in selectors.repo_access(repo, bob).gate_refusal("config.json")
 
 
 def test_asking_twice_keeps_one_request_and_auto_gates_accept_at_once(repo, alice, bob, charlie):
     first = services.access_request_submit(repo=repo, user=bob)
     again = services.access_request_submit(repo=repo, user=bob)
     assert first.pk == again.pk and again.status == AccessRequest.Status.PENDING
-    assert "awaiting a review" in selectors.gate_refusal(repo, bob, "config.json")
+    assert "awaiting a review" in selectors.repo_access(repo, bob).gate_refusal("config.json")
 
     services.repo_update_settings(repo=repo, gated=Repository.Gate.AUTO)
     assert AccessRequest.objects.get(pk=first.pk).status == AccessRequest.Status.ACCEPTED
     assert services.access_request_submit(repo=repo, user=charlie).status == AccessRequest.Status.ACCEPTED
-    assert repo.is_downloadable_by(charlie)
+    assert selectors.repo_access(repo, charlie).can_download
 
 
 def test_a_rejected_user_cannot_reopen_their_request_by_asking_again(repo, alice, bob):
@@ -132,7 +132,7 @@ def test_maintainer_accepts_and_rejects_on_the_access_page(repo, alice, bob, cha
         "/alice/gated/access",
         {"action": "decide", "request_id": charlie_request.pk, "status": "rejected", "reason": "Not yet"},
     )
-    assert repo.is_downloadable_by(bob) and not repo.is_downloadable_by(charlie)
+    assert selectors.repo_access(repo, bob).can_download and not selectors.repo_access(repo, charlie).can_download
     assert AccessRequest.objects.get(user=charlie).decided_by == alice
     assert "Your request was declined" in client_for(charlie).get("/alice/gated").content.decode()
 

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from models_hub import selectors
 from models_hub.errors import EntryNotFound, Forbidden, RepoNotFound, RevisionNotFound
 from models_hub.models import Repository
+from models_hub.selectors import RepoAccess
 
 READ, WRITE, ADMIN = "read", "write", "admin"
 
@@ -26,31 +27,29 @@ def repo_page(access: str = READ) -> Callable:
     """Resolve `kind/namespace/name` to a repository the visitor may see, then call the view with it.
 
     Unknown or private repositories are 404; a renamed one redirects to its new id; readers who
-    lack `access` get 403 (anonymous visitors are sent to log in instead).
+    lack `access` get 403 (anonymous visitors are sent to log in instead). What the visitor may do
+    is decided once, here, and kept on `request.repo_access` for the view and its templates.
     """
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, kind: str, namespace: str, name: str, **kwargs) -> HttpResponse:
             try:
-                repo = selectors.repo_get_for_user(kind=kind, namespace=namespace, name=name, user=request.user)
+                decided = selectors.repo_access_for(request.user, kind=kind, namespace=namespace, name=name)
             except RepoNotFound:
                 target = selectors.repo_redirect_target(kind=kind, namespace=namespace, name=name)
-                if target is not None and target.is_readable_by(request.user):
+                if target is not None and selectors.repo_access(target, request.user).can_read:
                     old_prefix = ("/datasets" if kind == Repository.Kind.DATASET else "") + f"/{namespace}/{name}"
                     return HttpResponseRedirect(_moved_url(request, quote(old_prefix), target))
                 raise Http404("Repository not found.") from None
-            allowed = {
-                READ: True,
-                WRITE: repo.is_writable_by(request.user),
-                ADMIN: repo.is_administrable_by(request.user),
-            }[access]
+            allowed = {READ: True, WRITE: decided.can_write, ADMIN: decided.can_admin}[access]
             if not allowed:
                 if not request.user.is_authenticated:
                     return redirect_to_login(request.get_full_path())
-                raise PermissionDenied(f"You don't have {access} access to {repo.repo_id}.")
+                raise PermissionDenied(f"You don't have {access} access to {decided.repo.repo_id}.")
+            request.repo_access = decided
             try:
-                return view(request, repo, **kwargs)
+                return view(request, decided.repo, **kwargs)
             except (RevisionNotFound, EntryNotFound) as exc:
                 raise Http404(exc.message) from None
             except Forbidden as exc:
@@ -61,14 +60,16 @@ def repo_page(access: str = READ) -> Callable:
     return decorator
 
 
-def tab_context(repo: Repository, user, active: str) -> dict:
+def tab_context(request: HttpRequest, active: str) -> dict:
     """The header every repository page shows: id, badges, tabs and which actions the visitor has."""
+    access: RepoAccess = request.repo_access
     return {
-        "repo": repo,
-        "base": repo.get_absolute_url(),
+        "repo": access.repo,
+        "base": access.repo.get_absolute_url(),
         "active_tab": active,
-        "can_write": repo.is_writable_by(user),
-        "can_admin": repo.is_administrable_by(user),
+        "repo_access": access,
+        "can_write": access.can_write,
+        "can_admin": access.can_admin,
     }
 
 

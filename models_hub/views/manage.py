@@ -93,7 +93,7 @@ def repo_settings(request: HttpRequest, repo: Repository) -> HttpResponse:
         messages.success(request, f"Deleted {repo_id}.")
         return redirect(f"/{request.user.username}")
     context = {
-        **tab_context(repo, request.user, "settings"),
+        **tab_context(request, "settings"),
         "visibility": visibility,
         "gate": gate,
         "move": move,
@@ -130,7 +130,7 @@ def access_requests(request: HttpRequest, repo: Repository) -> HttpResponse:
     for access in repo.access_requests.select_related("user", "decided_by").order_by("-created_at", "-id")[:1000]:
         by_status[access.status].append(access)
     context = {
-        **tab_context(repo, request.user, "access"),
+        **tab_context(request, "access"),
         "by_status": by_status,
         "grant": grant,
         "decision": decision,
@@ -172,5 +172,5 @@ def card_edit(request: HttpRequest, repo: Repository) -> HttpResponse:
             else:
                 messages.success(request, "Saved README.md.")
             return redirect(repo.get_absolute_url())
-    context = {**tab_context(repo, request.user, "edit"), "form": form}
+    context = {**tab_context(request, "edit"), "form": form}
     return render(request, "models_hub/card_edit.html", context, status=400 if form.errors else 200)

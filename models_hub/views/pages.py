@@ -47,34 +47,31 @@ def repo_detail(request: HttpRequest, repo: Repository) -> HttpResponse:
     card, card_html = _readme(repo, head)
     fields = cards.indexed_fields(repo.card_data)
     context = {
-        **tab_context(repo, request.user, "card"),
+        **tab_context(request, "card"),
         "head": head,
         "card": card,
         "card_html": mark_safe(card_html),  # noqa: S308 - nh3 allow-list output
         "fields": fields,
         "files": selectors.tree_listing(head)[:12],
         "liked": request.user.is_authenticated and Like.objects.filter(user=request.user, repository=repo).exists(),
-        **_gate_context(repo, request.user),
+        **_gate_context(request.repo_access),
     }
     return render(request, "models_hub/repo_detail.html", context)
 
 
-def _gate_context(repo: Repository, user) -> dict:
+def _gate_context(access: selectors.RepoAccess) -> dict:
     """What the gate panel shows: the visitor's request, and the pending count to maintainers."""
+    repo = access.repo
     if not repo.gated:
         return {}
-    maintainer = repo.is_writable_by(user)
-    pending = repo.access_requests.filter(status=AccessRequest.Status.PENDING).count() if maintainer else 0
-    access = selectors.access_request_for(repo, user)
-    member = repo.is_member(user)
+    pending = repo.access_requests.filter(status=AccessRequest.Status.PENDING).count() if access.can_write else 0
     return {
         "gate": {
-            "access": access,
-            "member": member,
-            # What is_downloadable_by() would say, without reading the request again.
-            "can_download": member or (access is not None and access.status == AccessRequest.Status.ACCEPTED),
+            "access": access.access_request,
+            "member": access.member,
+            "can_download": access.can_download,
             "pending": pending,
-            "maintainer": maintainer,
+            "maintainer": access.can_write,
         }
     }
 
@@ -92,7 +89,9 @@ def repo_access_request(request: HttpRequest, repo: Repository) -> HttpResponse:
         messages.error(request, exc.message)
         return HttpResponseClientRefresh() if request.htmx else redirect(repo.get_absolute_url())
     if request.htmx:
-        context = {"repo": repo, "base": repo.get_absolute_url(), **_gate_context(repo, request.user)}
+        # The request just made changes what the panel shows: decide again.
+        access = selectors.repo_access(repo, request.user)
+        context = {"repo": repo, "base": repo.get_absolute_url(), **_gate_context(access)}
         return render(request, "models_hub/repo_detail.html#gate-panel", context)
     return redirect(repo.get_absolute_url())
 
@@ -114,7 +113,7 @@ def repo_like(request: HttpRequest, repo: Repository) -> HttpResponse:
 def tree(request: HttpRequest, repo: Repository, rest: str = "main") -> HttpResponse:
     revision, commit, folder = selectors.split_revision_and_path(repo, rest.strip("/") or "main")
     items = selectors.tree_listing(commit, folder)
-    downloadable = repo.is_downloadable_by(request.user)
+    downloadable = request.repo_access.can_download
     crumbs = []
     parts = folder.split("/") if folder else []
     for i, part in enumerate(parts):
@@ -130,7 +129,7 @@ def tree(request: HttpRequest, repo: Repository, rest: str = "main") -> HttpResp
         for item in items
     ]
     context = {
-        **tab_context(repo, request.user, "files"),
+        **tab_context(request, "files"),
         **_refs(repo),
         "revision": revision,
         "commit": commit,
@@ -148,13 +147,13 @@ def blob(request: HttpRequest, repo: Repository, rest: str) -> HttpResponse:
     if not path:
         raise RevisionNotFound("Give a file path after the revision.")
     entry = selectors.file_entry(commit, path)
-    refusal = selectors.gate_refusal(repo, request.user, path)
+    refusal = request.repo_access.gate_refusal(path)
     if refusal:
         context = {
-            **tab_context(repo, request.user, "files"),
+            **tab_context(request, "files"),
             "path": path,
             "refusal": refusal,
-            "access": selectors.access_request_for(repo, request.user),
+            "access": request.repo_access.access_request,
         }
         return render(request, "models_hub/gated_file.html", context, status=403)
     preview = highlight.preview_blob(path, entry.blob)
@@ -163,7 +162,7 @@ def blob(request: HttpRequest, repo: Repository, rest: str) -> HttpResponse:
         rendered = cards.render_markdown(cards.parse_card(preview.text).body)
     parts = path.split("/")
     context = {
-        **tab_context(repo, request.user, "files"),
+        **tab_context(request, "files"),
         **_refs(repo),
         "revision": revision,
         "commit": commit,
@@ -191,7 +190,7 @@ def commits(request: HttpRequest, repo: Repository, revision: str = "main") -> H
     # One commit past the page says whether an older page exists, without counting the whole history.
     history = selectors.commit_history(repo, head, offset=(number - 1) * COMMITS_PER_PAGE, limit=COMMITS_PER_PAGE + 1)
     context = {
-        **tab_context(repo, request.user, "commits"),
+        **tab_context(request, "commits"),
         **_refs(repo),
         "revision": revision,
         "commits": history[:COMMITS_PER_PAGE],
@@ -211,5 +210,5 @@ def commit_detail(request: HttpRequest, repo: Repository, oid: str) -> HttpRespo
         {"change": c, "download_url": None if c.status == "deleted" else resolve_url(repo, commit.oid, c.path)}
         for c in selectors.commit_changes(commit)
     ]
-    context = {**tab_context(repo, request.user, "commits"), "commit": commit, "changes": changes}
+    context = {**tab_context(request, "commits"), "commit": commit, "changes": changes}
     return render(request, "models_hub/commit_detail.html", context)

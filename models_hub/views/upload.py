@@ -86,7 +86,7 @@ def tus_collection(request: HttpRequest) -> HttpResponse:
     kind = metadata.get("kind", Repository.Kind.MODEL)
     if not namespace or not name or kind not in Repository.Kind.values:
         raise BadRequest("Upload-Metadata must name the repository: 'repo' (namespace/name) and 'kind'.")
-    repo = selectors.repo_get_writable(kind=kind, namespace=namespace, name=name, user=request.user)
+    repo = selectors.repo_access_for(request.user, kind=kind, namespace=namespace, name=name).require_write().repo
     session = uploads.upload_create(
         user=request.user, repo=repo, path=metadata.get("path") or metadata.get("filename", ""), size=size
     )
@@ -125,7 +125,7 @@ def tus_resource(request: HttpRequest, upload_id) -> HttpResponse:
 @repo_page(WRITE)
 def upload_page(request: HttpRequest, repo: Repository) -> HttpResponse:
     context = {
-        **tab_context(repo, request.user, "upload"),
+        **tab_context(request, "upload"),
         "chunk_size": settings.FLYWHEEL_UPLOAD_CHUNK_BYTES,
         "max_bytes": settings.FLYWHEEL_MAX_UPLOAD_BYTES,
     }
