@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 from config.env import env_bool, env_int, env_list, env_networks, env_str, secret_key_from_file
 
@@ -46,6 +47,7 @@ MIDDLEWARE = [
     "models_hub.middleware.RequestIdMiddleware",
     "models_hub.middleware.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -242,6 +244,21 @@ else:
     }
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Pages run only the site's own scripts and styles (no inline code, no eval: htmx is configured for it
+# in base.html). data: images are pico.css's icons. User content never gets a wider policy: file
+# downloads carry their own sandbox, and the ReDoc page alone widens it (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 X_FRAME_OPTIONS = "DENY"
 # Secure cookies need HTTPS: turn them on where the site is served over it (see README).
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", SITE_URL.startswith("https://"))

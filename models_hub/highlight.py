@@ -30,7 +30,10 @@ def _formatter(style: str = "default") -> HtmlFormatter:
 
 @functools.cache
 def stylesheet() -> str:
-    """The CSS for the classes pygments emits: light, and dark when the visitor's system is dark."""
+    """The CSS for the classes pygments emits: light, and dark when the visitor's system is dark.
+
+    Served as static/flywheel/highlight.css (no inline <style>, for the Content-Security-Policy);
+    a test says when a new pygments release changes it."""
     light = _formatter().get_style_defs(f".{CSS_CLASS}")
     dark = _formatter("github-dark").get_style_defs(f".{CSS_CLASS}")
     return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}"

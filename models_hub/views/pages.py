@@ -172,7 +172,6 @@ def blob(request: HttpRequest, repo: Repository, rest: str) -> HttpResponse:
         "preview": preview,
         "code_html": mark_safe(preview.html),  # noqa: S308 - pygments escapes the file's text
         "rendered_html": mark_safe(rendered),  # noqa: S308 - nh3 allow-list output
-        "pygments_css": mark_safe(highlight.stylesheet()),  # noqa: S308 - constant CSS from pygments
         "raw_url": resolve_url(repo, revision, path),
         "download_url": resolve_url(repo, revision, path, download=True),
     }
