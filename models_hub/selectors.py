@@ -21,8 +21,9 @@ HISTORY_WALK_CAP = 100_000
 HISTORY_MAX_DEPTH = 2**31 - 1
 
 
-# Shown on the repository page to everyone, so they can be fetched from a gated repo too.
-UNGATED_FILES = frozenset({"README.md", ".gitattributes"})
+# The card is shown on the repository page to everyone, so it can be fetched from a gated repo too; every
+# other file, .gitattributes included, is behind the gate, as on the public hub.
+UNGATED_FILES = frozenset({"README.md"})
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,13 @@ def test_gate_shows_in_repo_info_and_blocks_downloads_for_outsiders(live_server,
         snapshot_download("alice/gated", endpoint=live_server.url, token=token_for(bob), cache_dir=tmp_path / "s")
 
 
+def test_gitattributes_is_gated_like_every_file_but_the_card(live_server, gated_repo, bob, tmp_path):
+    for token in (False, token_for(bob)):
+        with pytest.raises(GatedRepoError):
+            download(live_server, token, tmp_path, ".gitattributes")
+    assert download(live_server, False, tmp_path, "README.md") == FILES["README.md"]
+
+
 def test_owner_downloads_without_asking(live_server, gated_repo, alice, tmp_path):
     assert download(live_server, token_for(alice, "read"), tmp_path) == FILES["config.json"]
 

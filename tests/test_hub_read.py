@@ -22,7 +22,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from huggingface_hub import HfApi, HfFileSystem, constants, hf_hub_download, snapshot_download
+from huggingface_hub import HfApi, HfFileSystem, constants, hf_hub_download, hf_hub_url, snapshot_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,
@@ -261,6 +261,55 @@ def test_paths_info_returns_existing_files_and_folders(live_server, alice):
 
     assert [(e.path, type(e).__name__) for e in found] == [("sub", "RepoFolder"), ("config.json", "RepoFile")]
     assert found[1].size == 22 and found[1].last_commit is not None
+
+
+def lfs_pointer(data: bytes) -> bytes:
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256(data)}\nsize {len(data)}\n".encode()
+
+
+def test_files_tracked_by_gitattributes_are_lfs_in_every_answer(live_server, alice):
+    make_repo(owner=alice)
+    weights = _safetensors({"w": ("F32", [2, 2], 4)})  # far below the size threshold
+    api = api_for(live_server, token_create(user=alice, name="laptop", scope="write").secret)
+    api.upload_file(path_or_fileobj=weights, path_in_repo="model.safetensors", repo_id="alice/tiny")
+    api.upload_file(path_or_fileobj=b'{"a": 1}', path_in_repo="config.json", repo_id="alice/tiny")
+
+    (info,) = api.get_paths_info("alice/tiny", ["model.safetensors"])
+    listed = {e.path: e for e in api.list_repo_tree("alice/tiny")}["model.safetensors"]
+    sibling = {s.rfilename: s for s in api.model_info("alice/tiny", files_metadata=True).siblings}["model.safetensors"]
+    metadata = api.get_hf_file_metadata(url=hf_hub_url("alice/tiny", "model.safetensors", endpoint=live_server.url))
+    config = api.get_hf_file_metadata(url=hf_hub_url("alice/tiny", "config.json", endpoint=live_server.url))
+    pointer = lfs_pointer(weights)
+
+    for entry in (info, listed):
+        assert entry.lfs.sha256 == sha256(weights) and entry.lfs.size == len(weights)
+        assert entry.lfs.pointer_size == len(pointer)
+        assert entry.blob_id == git_oid(pointer)
+    assert sibling.lfs.sha256 == sha256(weights) and sibling.blob_id == git_oid(pointer)
+    assert metadata.etag == sha256(weights) and metadata.size == len(weights)
+    assert config.etag == git_oid(b'{"a": 1}') and config.size == 8  # not tracked: the git blob id
+    head = httpx2.head(f"{live_server.url}/alice/tiny/resolve/main/model.safetensors")
+    assert head.headers["X-Linked-Etag"] == f'"{sha256(weights)}"'
+    assert head.headers["X-Linked-Size"] == str(len(weights))
+
+
+def test_own_gitattributes_decides_and_the_default_applies_without_one(live_server, alice):
+    repo = make_repo(owner=alice)
+    make_commit(
+        repo=repo,
+        author=alice,
+        files={".gitattributes": b"*.txt filter=lfs diff=lfs merge=lfs -text\n", "a.txt": b"alpha", "b.bin": b"bb"},
+    )
+    other = make_repo(owner=alice, name="bare")
+    services.commit_create(repo=other, author=alice, title="No attributes", deletions=[".gitattributes"])
+    make_commit(repo=other, author=alice, files={"deep/x.bin": b"xx", "y.txt": b"yy"})
+    api = api_for(live_server)
+
+    own = {e.path: e for e in api.list_repo_tree("alice/tiny")}
+    bare = {e.path: e for e in api.list_repo_tree("alice/bare", recursive=True)}
+
+    assert own["a.txt"].lfs.sha256 == sha256(b"alpha") and own["b.bin"].lfs is None
+    assert bare["deep/x.bin"].lfs.sha256 == sha256(b"xx") and bare["y.txt"].lfs is None
 
 
 def test_refs_and_commits_agree_on_commit_ids(live_server, alice):

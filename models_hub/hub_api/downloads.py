@@ -20,10 +20,11 @@ from django.utils.http import content_disposition_header
 
 from models_hub import services
 from models_hub.client_address import client_address
+from models_hub.gitattributes import is_lfs_file, lfs_rules_of_commit
 from models_hub.hub_api.common import check_gate
 from models_hub.hub_api.reading import find_access, hub_read
 from models_hub.models import Blob, Commit, Repository, TreeEntry
-from models_hub.selectors import UNGATED_FILES, file_entry, split_revision_and_path
+from models_hub.selectors import file_entry, split_revision_and_path
 from models_hub.storage.blobs import blob_open, iter_file
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 STREAM_CHUNK = 1024 * 1024
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 FULL_OID = re.compile(r"^[0-9a-f]{40}$")
+NOT_DOWNLOADS = frozenset({"README.md", ".gitattributes"})
 # Only these are served with their own type; everything else is plain text or bytes, so a user's
 # .html or .svg can never run as a page of this site.
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
@@ -83,12 +85,27 @@ def content_type_for(path: str) -> str:
     return "application/octet-stream"
 
 
-def _file_headers(response: HttpResponse, *, commit: Commit, blob: Blob, path: str, download: bool) -> None:
-    etag = f'"{blob.sha256}"'
-    response["X-Repo-Commit"] = commit.oid
+@dataclass(frozen=True)
+class ServedFile:
+    commit: Commit
+    blob: Blob
+    path: str
+    lfs: bool
+
+    @property
+    def etag(self) -> str:
+        """What the client keys its cache on: the sha256 of an LFS file, the git blob id of any other."""
+        return self.blob.sha256 if self.lfs or not self.blob.git_oid else self.blob.git_oid
+
+
+def _file_headers(response: HttpResponse, served: ServedFile, *, download: bool) -> None:
+    blob, path = served.blob, served.path
+    etag = f'"{served.etag}"'
+    response["X-Repo-Commit"] = served.commit.oid
     response["ETag"] = etag
-    response["X-Linked-Etag"] = etag
-    response["X-Linked-Size"] = str(blob.size)
+    if served.lfs:  # as the Hub does for the LFS object behind a file
+        response["X-Linked-Etag"] = etag
+        response["X-Linked-Size"] = str(blob.size)
     response["Accept-Ranges"] = "bytes"
     response["Content-Type"] = content_type_for(path)
     response["X-Content-Type-Options"] = "nosniff"
@@ -99,12 +116,12 @@ def _file_headers(response: HttpResponse, *, commit: Commit, blob: Blob, path: s
         response["Content-Disposition"] = content_disposition_header(True, path.rsplit("/", 1)[-1])
 
 
-def _etag_matches(request: HttpRequest, blob: Blob) -> bool:
+def _etag_matches(request: HttpRequest, served: ServedFile) -> bool:
     header = request.headers.get("If-None-Match", "")
     if not header:
         return False
     candidates = {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")}
-    return "*" in candidates or blob.sha256 in candidates
+    return "*" in candidates or served.etag in candidates
 
 
 @hub_read("GET", "HEAD")
@@ -114,10 +131,11 @@ def resolve(request: HttpRequest, repo_type: str, namespace: str, name: str, res
     commit, blob, path = _pinned_file(repo, rest) or _file_at_revision(repo, rest)
     check_gate(request, access, path)
     download = request.GET.get("download", "").lower() in ("1", "true")
+    served = ServedFile(commit, blob, path, is_lfs_file(lfs_rules_of_commit(commit.oid), path, blob.size))
 
-    if _etag_matches(request, blob):
+    if _etag_matches(request, served):
         response = HttpResponse(status=304)
-        _file_headers(response, commit=commit, blob=blob, path=path, download=download)
+        _file_headers(response, served, download=download)
         del response["Content-Type"]
         return response
 
@@ -128,19 +146,19 @@ def resolve(request: HttpRequest, repo_type: str, namespace: str, name: str, res
             byte_range = parse_range(range_header, blob.size)
         except Unsatisfiable:
             response = HttpResponse(status=416)
-            _file_headers(response, commit=commit, blob=blob, path=path, download=download)
+            _file_headers(response, served, download=download)
             response["Content-Range"] = f"bytes */{blob.size}"
             response["Content-Length"] = "0"
             return response
 
     if request.method == "HEAD":
         response = HttpResponse(status=206 if byte_range else 200)
-        _file_headers(response, commit=commit, blob=blob, path=path, download=download)
+        _file_headers(response, served, download=download)
         _length_headers(response, blob, byte_range)
         return response
 
-    # The card and .gitattributes are read by everyone who merely looks (and before a gate refuses).
-    if (byte_range is None or byte_range.start == 0) and path not in UNGATED_FILES:
+    # The card and .gitattributes are read by everyone who merely looks: not downloads of the model.
+    if (byte_range is None or byte_range.start == 0) and path not in NOT_DOWNLOADS:
         _count_download(request, repo)
     if byte_range is None:
         response = FileResponse(blob_open(blob))
@@ -150,7 +168,7 @@ def resolve(request: HttpRequest, repo_type: str, namespace: str, name: str, res
         response = StreamingHttpResponse(
             iter_file(handle, start=byte_range.start, length=byte_range.length), status=206
         )
-    _file_headers(response, commit=commit, blob=blob, path=path, download=download)
+    _file_headers(response, served, download=download)
     if not download and response.has_header("Content-Disposition"):
         del response["Content-Disposition"]  # FileResponse names the file after its storage key
     _length_headers(response, blob, byte_range)

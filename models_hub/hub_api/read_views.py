@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from accounts.models import Membership
 from models_hub.errors import BadRequest
+from models_hub.gitattributes import lfs_rules_of_tree
 from models_hub.hub_api import serializers
 from models_hub.hub_api.common import (
     HubErrorUnauthorized,
@@ -20,7 +21,7 @@ from models_hub.hub_api.common import (
     with_next_link,
 )
 from models_hub.hub_api.reading import find_access, find_repo, hub_read
-from models_hub.hub_api.trees import FileRow, commit_rows, folder_listing, paths_info
+from models_hub.hub_api.trees import FileRow, commit_rows, file_row, folder_listing, paths_info
 from models_hub.models import Blob, Ref, Repository, TreeEntry
 from models_hub.search import HUB_SORT_ALIASES, RepoQuery, repo_search
 from models_hub.selectors import commit_history, revision_resolve, split_revision_and_path
@@ -267,12 +268,14 @@ def _main_heads(repos: list[Repository]) -> dict[int, tuple[str, int]]:
 
 
 def _files_of(commit_pks: set[int]) -> dict[int, list[FileRow]]:
-    files: dict[int, list[FileRow]] = {pk: [] for pk in commit_pks}
+    found: dict[int, list[tuple[str, str, int, str]]] = {pk: [] for pk in commit_pks}
     entries = TreeEntry.objects.filter(commit_id__in=commit_pks).order_by("commit_id", "path")
-    for commit_pk, path, sha256, size, git_oid in entries.values_list(
-        "commit_id", "path", "blob__sha256", "blob__size", "blob__git_oid"
-    ):
-        files[commit_pk].append(FileRow(path, sha256, size, git_oid))
+    for commit_pk, *entry in entries.values_list("commit_id", "path", "blob__sha256", "blob__size", "blob__git_oid"):
+        found[commit_pk].append(tuple(entry))
+    files: dict[int, list[FileRow]] = {}
+    for commit_pk, rows in found.items():
+        rules = lfs_rules_of_tree({path: sha256 for path, sha256, _size, _oid in rows})
+        files[commit_pk] = [file_row(*row, rules) for row in rows]
     return files
 
 

@@ -1,15 +1,14 @@
 """The JSON shapes the Hugging Face client parses (camelCase keys, dates ending in a literal Z).
 
-Files at least FLYWHEEL_LFS_DISPLAY_THRESHOLD bytes are presented as Git LFS objects, as the public
-Hub does: their git id is the id of the LFS pointer text, and `lfs` carries the sha256.
+Files tracked by the repository's .gitattributes, or at least FLYWHEEL_LFS_DISPLAY_THRESHOLD bytes, are
+presented as Git LFS objects, as the public Hub does: their git id is the id of the LFS pointer text, and
+`lfs` carries the sha256.
 """
 
 from __future__ import annotations
 
 import hashlib
 from html import escape
-
-from django.conf import settings
 
 from models_hub.hub_api.common import iso_z
 from models_hub.hub_api.trees import FileRow, ListedItem
@@ -18,11 +17,8 @@ from models_hub.models import Commit, Ref, Repository
 LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n"
 
 
-def is_lfs(size: int) -> bool:
-    return size >= settings.FLYWHEEL_LFS_DISPLAY_THRESHOLD
-
-
 def lfs_pointer(row: FileRow) -> bytes:
+    """The pointer file git-lfs commits in place of the bytes."""
     return LFS_POINTER.format(sha256=row.sha256, size=row.size).encode()
 
 
@@ -32,7 +28,7 @@ def git_oid_of(data: bytes) -> str:
 
 def file_oid(row: FileRow) -> str:
     """What git (and the Hub) calls the file's blob id."""
-    if is_lfs(row.size) or not row.git_oid:
+    if row.lfs or not row.git_oid:
         return git_oid_of(lfs_pointer(row))
     return row.git_oid
 
@@ -48,7 +44,7 @@ def tree_item_json(item: ListedItem, *, last_commit: Commit | None = None) -> di
         row = item.row
         assert row is not None
         data = {"type": "file", "oid": file_oid(row), "size": row.size, "path": row.path}
-        if is_lfs(row.size):
+        if row.lfs:
             data["lfs"] = {"oid": row.sha256, "size": row.size, "pointerSize": len(lfs_pointer(row))}
     if last_commit is not None:
         data["lastCommit"] = last_commit_json(last_commit)
@@ -60,7 +56,7 @@ def sibling_json(row: FileRow, *, blobs: bool) -> dict:
     if blobs:
         data["size"] = row.size
         data["blobId"] = file_oid(row)
-        if is_lfs(row.size):
+        if row.lfs:
             data["lfs"] = {"sha256": row.sha256, "size": row.size, "pointerSize": len(lfs_pointer(row))}
     return data
 

@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass
 
 from models_hub.errors import EntryNotFound
+from models_hub.gitattributes import LfsRules, is_lfs_file, lfs_rules_of_commit
 from models_hub.models import Commit, TreeEntry
 
 
@@ -18,6 +19,7 @@ class FileRow:
     sha256: str
     size: int
     git_oid: str
+    lfs: bool  # presented as a Git LFS object (see models_hub.gitattributes)
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,19 @@ def commit_rows(commit: Commit, folder: str = "") -> list[FileRow]:
     prefix = f"{folder}/" if folder else ""
     if prefix:
         entries = entries.filter(path__startswith=prefix)
+    rules = lfs_rules_of_commit(commit.oid)
     rows = [
-        FileRow(path, sha256, size, git_oid)
+        file_row(path, sha256, size, git_oid, rules)
         for path, sha256, size, git_oid in entries.values_list("path", "blob__sha256", "blob__size", "blob__git_oid")
         # SQLite's LIKE ignores case: check the prefix exactly.
         if path.startswith(prefix)
     ]
     rows.sort(key=lambda row: row.path)
     return rows
+
+
+def file_row(path: str, sha256: str, size: int, git_oid: str, rules: LfsRules) -> FileRow:
+    return FileRow(path, sha256, size, git_oid, is_lfs_file(rules, path, size))
 
 
 def _dir_hashers(rows: list[FileRow], prefix: str) -> dict[str, hashlib._Hash]:

@@ -14,6 +14,7 @@ from models_hub.errors import (
     Conflict,
     Forbidden,
 )
+from models_hub.gitattributes import DEFAULT_GITATTRIBUTES
 from models_hub.models import (
     AccessRequest,
     Like,
@@ -25,21 +26,6 @@ from models_hub.models import (
 from models_hub.search import repo_facets_invalidate
 from models_hub.services.commits import _search_text, _write_commit
 from models_hub.storage.blobs import blob_store_bytes
-
-DEFAULT_GITATTRIBUTES = b"""*.7z filter=lfs diff=lfs merge=lfs -text
-*.bin filter=lfs diff=lfs merge=lfs -text
-*.ckpt filter=lfs diff=lfs merge=lfs -text
-*.gguf filter=lfs diff=lfs merge=lfs -text
-*.h5 filter=lfs diff=lfs merge=lfs -text
-*.onnx filter=lfs diff=lfs merge=lfs -text
-*.parquet filter=lfs diff=lfs merge=lfs -text
-*.pkl filter=lfs diff=lfs merge=lfs -text
-*.pt filter=lfs diff=lfs merge=lfs -text
-*.pth filter=lfs diff=lfs merge=lfs -text
-*.safetensors filter=lfs diff=lfs merge=lfs -text
-*.tar.gz filter=lfs diff=lfs merge=lfs -text
-*.zip filter=lfs diff=lfs merge=lfs -text
-"""
 
 
 def _validation_message(exc: ValidationError) -> str:
