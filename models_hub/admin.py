@@ -108,9 +108,10 @@ class RefAdmin(admin.ModelAdmin):
 
 @admin.register(Blob)
 class BlobAdmin(ReadOnlyAdmin):
-    list_display = ["sha256", "human_size", "git_oid", "created_at"]
+    list_display = ["sha256", "human_size", "git_oid", "is_pickle", "created_at"]
+    list_filter = ["is_pickle"]
     search_fields = ["=sha256", "=git_oid"]
-    fields = ["sha256", "size", "git_oid", "created_at"]
+    fields = ["sha256", "size", "git_oid", "is_pickle", "created_at"]
     show_full_result_count = False
 
     @admin.display(description="size", ordering="size")

@@ -1,20 +1,24 @@
-"""Work done after a commit lands, outside the request: counting a model's parameters."""
+"""Work done after a commit lands, outside the request: judging blobs stored before pickle detection,
+and counting a model's parameters."""
 
 from __future__ import annotations
 
-from models_hub.models import Commit, Ref, TreeEntry
+from models_hub.models import Blob, Commit, Ref, TreeEntry
 from models_hub.storage.blobs import blob_open
+from models_hub.storage.pickle_check import is_pickle_file
 from models_hub.storage.safetensors_check import InvalidSafetensors, parameter_counts, read_safetensors_header
 
 
 def commit_analyze(*, commit_id: int) -> None:
-    """Count the parameters in a commit's safetensors files if it is still the head of main.
+    """Judge the commit's unjudged blobs; if it is still the head of main, refresh the repository's
+    pickle flag and count the parameters in its safetensors files.
 
-    Safe to run twice: it only recomputes and overwrites one number.
+    Safe to run twice: it only fills in missing verdicts and overwrites two values.
     """
     commit = Commit.objects.select_related("repository").filter(pk=commit_id).first()
     if commit is None:
         return
+    blobs_judge(Blob.objects.filter(tree_entries__commit=commit, is_pickle__isnull=True).distinct())
     repo = commit.repository
     if not Ref.objects.filter(repository=repo, kind=Ref.Kind.BRANCH, name="main", commit=commit).exists():
         return
@@ -28,4 +32,13 @@ def commit_analyze(*, commit_id: int) -> None:
             continue
         found = True
         total += sum(parameter_counts(tensors).values())
-    type(repo).objects.filter(pk=repo.pk).update(parameter_count=total if found else None)
+    has_pickles = Blob.objects.filter(tree_entries__commit=commit, is_pickle=True).exists()
+    type(repo).objects.filter(pk=repo.pk).update(parameter_count=total if found else None, has_unsafe_files=has_pickles)
+
+
+def blobs_judge(blobs) -> None:
+    """Decide whether each blob is a pickle, from a bounded read of its bytes."""
+    for blob in blobs:
+        with blob_open(blob) as handle:
+            verdict = is_pickle_file(handle, blob.size)
+        Blob.objects.filter(pk=blob.pk).update(is_pickle=verdict)

@@ -14,13 +14,6 @@ from accounts.validators import validate_hub_name
 if TYPE_CHECKING:
     from accounts.models import User
 
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
-
-
-def is_pickle_path(path: str) -> bool:
-    """Pickle-based weights can run code when loaded: they are stored, flagged and never loaded."""
-    return path.lower().endswith(PICKLE_SUFFIXES)
-
 
 class Blob(models.Model):
     """Bytes stored once, addressed by their SHA-256, kept through Django's storage API."""
@@ -29,6 +22,9 @@ class Blob(models.Model):
     size = models.BigIntegerField()
     # git's blob id (sha1 of "blob <size>\0" + bytes), which Hub clients compare for small files.
     git_oid = models.CharField(max_length=40, blank=True, default="")
+    # Pickle-based bytes can run code when loaded: stored, flagged, never loaded. Judged from the bytes
+    # when they are stored (models_hub/storage/pickle_check.py); None for blobs stored before that.
+    is_pickle = models.BooleanField(null=True, default=None)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -240,7 +236,7 @@ class TreeEntry(models.Model):
 
     @property
     def is_unsafe(self) -> bool:
-        return is_pickle_path(self.path)
+        return bool(self.blob.is_pickle)
 
 
 class Ref(models.Model):

@@ -228,6 +228,12 @@ def tree_entries(commit: Commit) -> list[TreeEntry]:
     return list(TreeEntry.objects.filter(commit=commit).select_related("blob").order_by("path"))
 
 
+def pickle_paths(commit: Commit, *, limit: int = 20) -> list[str]:
+    """The first `limit` + 1 paths (by name) whose bytes are in a pickle-based format: one query."""
+    entries = TreeEntry.objects.filter(commit=commit, blob__is_pickle=True).order_by("path")
+    return list(entries.values_list("path", flat=True)[: limit + 1])
+
+
 def file_entry(commit: Commit, path: str) -> TreeEntry:
     entry = TreeEntry.objects.select_related("blob").filter(commit=commit, path=path).first()
     if entry is None:

@@ -24,7 +24,6 @@ from models_hub.models import (
     Repository,
     RepoTag,
     TreeEntry,
-    is_pickle_path,
 )
 from models_hub.paths import InvalidPath, normalize_folder_path, normalize_repo_path
 from models_hub.storage.blobs import blob_open
@@ -235,7 +234,8 @@ def _reindex(*, repo: Repository, tree: dict[str, str] | None, when) -> None:
         repo.license = indexed["license"]
         repo.pipeline_tag = indexed["pipeline_tag"]
         repo.library_name = indexed["library_name"]
-        repo.has_unsafe_files = any(is_pickle_path(p) for p in tree)
+        # Blobs stored before pickle detection (None) are judged when the commit is analysed.
+        repo.has_unsafe_files = Blob.objects.filter(sha256__in=tree.values(), is_pickle=True).exists()
         repo.search_text = _search_text(repo, tags)
         fields += ["card_data", "summary", "license", "pipeline_tag", "library_name", "has_unsafe_files", "search_text"]
         RepoTag.objects.filter(repository=repo).exclude(name__in=tags).delete()

@@ -20,6 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError
 
 from models_hub.models import Blob
+from models_hub.storage.pickle_check import is_pickle_file
 
 COPY_CHUNK = 1024 * 1024
 # git blob ids are computed for files up to this size; bigger files are presented as LFS objects.
@@ -97,6 +98,8 @@ def blob_from_temp_file(*, path: str, sha256: str, size: int) -> Blob:
         blob = Blob(sha256=sha256, size=size)
         if size <= GIT_OID_MAX_BYTES:
             blob.git_oid = git_blob_oid(path, size)
+        with open(path, "rb") as handle:  # the local temporary file: a few bounded reads
+            blob.is_pickle = is_pickle_file(handle, size)
         key = blob.storage_key
         if not default_storage.exists(key):
             with _MovableFile(path) as content:

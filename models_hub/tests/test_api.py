@@ -288,14 +288,15 @@ def test_owner_deletes_repo(client, alice):
 
 def test_tree_lists_files_with_size_hash_and_unsafe_flag(client, alice):
     repo = make_repo(owner=alice, name="tiny")
-    commit = make_commit(repo=repo, author=alice, files={"weights/model.bin": b"pickle!", "config.json": b"{}"})
+    files = {"weights/model.bin": b"\x80\x04pickle", "random.bin": b"\x00\x01 random", "config.json": b"{}"}
+    commit = make_commit(repo=repo, author=alice, files=files)
 
     body = client.get(repo_url(repo, "tree/main/")).json()
 
     files = {f["path"]: f for f in body["files"]}
     assert body["commit"] == commit.oid
-    assert files["weights/model.bin"]["unsafe"] is True and files["weights/model.bin"]["size"] == 7
-    assert files["config.json"]["unsafe"] is False
+    assert files["weights/model.bin"]["unsafe"] is True and files["weights/model.bin"]["size"] == 8
+    assert files["config.json"]["unsafe"] is False and files["random.bin"]["unsafe"] is False
     assert len(files["config.json"]["sha256"]) == 64
     assert client.get(repo_url(repo, "tree/nope/")).status_code == 404
 

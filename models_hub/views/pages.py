@@ -13,11 +13,12 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 
 from models_hub import cards, highlight, selectors, services
 from models_hub.errors import BadRequest, EntryNotFound, RevisionNotFound
-from models_hub.models import AccessRequest, Commit, Like, Ref, Repository, is_pickle_path
+from models_hub.models import AccessRequest, Commit, Like, Ref, Repository
 from models_hub.storage.blobs import blob_open
 from models_hub.views.common import repo_page, resolve_url, tab_context
 
 COMMITS_PER_PAGE = 50
+PICKLE_PATHS_SHOWN = 20
 
 
 def _readme(repo: Repository, commit: Commit) -> tuple[cards.Card, str]:
@@ -53,6 +54,8 @@ def repo_detail(request: HttpRequest, repo: Repository) -> HttpResponse:
         "card_html": mark_safe(card_html),  # noqa: S308 - nh3 allow-list output
         "fields": fields,
         "files": selectors.tree_listing(head)[:12],
+        "pickle_paths": selectors.pickle_paths(head, limit=PICKLE_PATHS_SHOWN) if repo.has_unsafe_files else [],
+        "pickle_paths_shown": PICKLE_PATHS_SHOWN,
         "liked": request.user.is_authenticated and Like.objects.filter(user=request.user, repository=repo).exists(),
         **_gate_context(request.repo_access),
     }
@@ -121,7 +124,7 @@ def tree(request: HttpRequest, repo: Repository, rest: str = "main") -> HttpResp
     rows = [
         {
             "item": item,
-            "unsafe": not item.is_dir and is_pickle_path(item.path),
+            "unsafe": not item.is_dir and bool(item.blob.is_pickle),
             "download_url": None
             if item.is_dir or not downloadable and item.path not in selectors.UNGATED_FILES
             else resolve_url(repo, revision, item.path, download=True),
