@@ -7,6 +7,8 @@ import re
 from django.core.exceptions import ValidationError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# Windows cannot create a file or folder with these names, with any extension ("nul.txt"), in any case.
+WINDOWS_DEVICE_RE = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
 MAX_NAME_LENGTH = 96
 
 # Top-level paths of the site: a user or organisation with one of these names would shadow a page.
@@ -80,6 +82,12 @@ def validate_hub_name(value: str) -> None:
         raise ValidationError("Names cannot contain '--' or '..'.", code="double_separator")
     if value.endswith(".git") or value.endswith("."):
         raise ValidationError("Names cannot end with '.git' or '.'.", code="bad_suffix")
+    if WINDOWS_DEVICE_RE.match(value):
+        raise ValidationError(
+            f"'{value}' is a device name reserved on Windows (CON, PRN, AUX, NUL, COM1-9, LPT1-9), "
+            "so a folder named after it could not be created there. Choose another name.",
+            code="windows_device",
+        )
 
 
 def validate_not_reserved(value: str) -> None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
 
 from config.env import env_bool, env_int, env_list, env_networks, env_str, secret_key_from_file
+from config.private_files import PRIVATE_UMASK, make_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("FLYWHEEL_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+# Before anything is written: the database, blobs and broker files are this user's alone (config/private_files.py).
+os.umask(PRIVATE_UMASK)
+for _path in (DATA_DIR, DATA_DIR / "secret_key", DATA_DIR / "flywheel.sqlite3"):
+    make_private(_path)
 
 # Off unless asked for: `make run` serves people, who should see error pages, not debug dumps.
 DEBUG = env_bool("DEBUG", False)
@@ -154,6 +160,9 @@ STORAGES = {
 
 # Uploads are streamed to disk next to the blobs, so storing them is a rename, never a copy.
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
+# Django would otherwise chmod stored blobs to 0644 whatever the umask.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 FILE_UPLOAD_HANDLERS = ["models_hub.storage.upload_handlers.HashingFileUploadHandler"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

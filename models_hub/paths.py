@@ -15,14 +15,24 @@ class InvalidPath(ValueError):
 def normalize_repo_path(raw: str) -> str:
     """Return the canonical form of a path inside a repository, or raise InvalidPath.
 
-    Refuses what could escape the repository or confuse a file system: absolute paths, '..',
-    NUL and control characters, backslashes, empty segments and overlong names.
+    Refuses what could escape the repository or confuse a file system or a reader: absolute paths,
+    '..', NUL and control characters, invisible formatting characters, backslashes, empty segments
+    and overlong names.
     """
     if not isinstance(raw, str) or raw == "":
         raise InvalidPath("The file path is empty.")
     path = unicodedata.normalize("NFC", raw)
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
         raise InvalidPath("The file path contains a control character (such as NUL).")
+    invisible = next((ch for ch in path if unicodedata.category(ch) == "Cf"), None)
+    if invisible is not None:
+        # Format characters (text-direction overrides, zero-width spaces and joiners, the BOM) are
+        # invisible and can make a name in the file list read as another: "invoice\u202etxt.exe".
+        raise InvalidPath(
+            f"The file path contains the invisible character U+{ord(invisible):04X} "
+            f"({unicodedata.name(invisible, 'format character')}), which can make a name look like another; "
+            "remove it."
+        )
     if "\\" in path:
         raise InvalidPath("The file path contains a backslash; use '/' between folders.")
     if path.startswith("/"):
