@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import ApiToken, Membership, User
 from conftest import make_user
@@ -43,8 +44,7 @@ def test_sign_up_create_a_token_use_it_and_revoke_it(page, live_server):
     secret = page.input_value("#token-secret")
     assert secret.startswith("fw_")
     page.get_by_role("button", name="Copy").click()  # shown only with JavaScript; copies without a library
-    page.wait_for_function("document.getElementById('token-copy-status').textContent.length > 0")
-    assert page.text_content("#token-copy-status") == "Copied to the clipboard."
+    expect(page.locator("#token-copy-status")).to_have_text("Copied to the clipboard.")
     assert api_me(live_server, secret) == (
         200,
         {

@@ -3,8 +3,11 @@ in place (htmx) and keep the address bar in step."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from django.core.cache import cache
+from playwright.sync_api import expect
 
 from conftest import make_commit, make_repo
 
@@ -26,20 +29,20 @@ def test_search_as_you_type_and_facets_swap_results_in_place(page, alice):
     page.goto("/models?per_page=2")
     page.evaluate("window.notReloaded = true")  # survives only if the page is never reloaded
     page.fill("#repo-filters input[name=search]", "tin")
-    page.wait_for_function("document.querySelectorAll('#results .repo-card').length === 1")
+    expect(page.locator("#results .repo-card")).to_have_count(1)
 
     assert card_titles(page) == ["alice/tiny-gpt2"]
     assert "search=tin" in page.url
     assert page.evaluate("window.notReloaded") is True
 
     page.fill("#repo-filters input[name=search]", "")
-    page.wait_for_function("document.querySelectorAll('#results .repo-card').length === 2")
+    expect(page.locator("#results .repo-card")).to_have_count(2)
     page.click("#results a[rel=next]")
     page.wait_for_url("**page=2**")
     assert len(card_titles(page)) == 2
     page.click(".facets a:text-is('text-generation')")
     page.wait_for_url("**task=text-generation**")
-    page.wait_for_function("document.querySelectorAll('#results .repo-card').length === 1")
+    expect(page.locator("#results .repo-card")).to_have_count(1)
 
     assert card_titles(page) == ["alice/tiny-gpt2"]
     assert page.evaluate("window.notReloaded") is True
@@ -65,28 +68,28 @@ def test_back_and_forward_restore_the_form_with_the_results(page, alice):
 
     page.goto("/models")
     page.fill("#repo-filters input[name=search]", "tiny")
-    page.wait_for_function("document.querySelectorAll('#results .repo-card').length === 2")
+    expect(page.locator("#results .repo-card")).to_have_count(2)
     page.select_option("#repo-filters select[name=sort]", "likes")
     page.wait_for_url("**sort=likes**")
     page.click(".facets a:text-is('text-generation')")
     page.wait_for_url("**task=text-generation**")
-    page.wait_for_function("document.querySelectorAll('#results .repo-card').length === 1")
+    expect(page.locator("#results .repo-card")).to_have_count(1)
 
     page.go_back()
-    page.wait_for_function("!location.search.includes('task=')")
+    page.wait_for_url(lambda url: "task=" not in url)
     assert form_state(page) == {"search": "tiny", "sort": "likes"}
     assert sorted(card_titles(page)) == ["alice/tiny-bert", "alice/tiny-gpt2"]
 
     page.go_back()
-    page.wait_for_function("!location.search.includes('sort=likes')")
+    page.wait_for_url(lambda url: "sort=likes" not in url)
     assert form_state(page) == {"search": "tiny", "sort": "downloads"}
 
     page.go_back()
-    page.wait_for_function("location.search === ''")
-    page.wait_for_function("document.querySelectorAll('#results .repo-card').length === 3")
+    page.wait_for_url(lambda url: urlsplit(url).query == "")
+    expect(page.locator("#results .repo-card")).to_have_count(3)
     assert form_state(page) == {"search": "", "sort": "downloads"}
 
     page.go_forward()
-    page.wait_for_function("location.search.includes('search=tiny')")
-    page.wait_for_function("document.querySelectorAll('#results .repo-card').length === 2")
+    page.wait_for_url(lambda url: "search=tiny" in url)
+    expect(page.locator("#results .repo-card")).to_have_count(2)
     assert form_state(page) == {"search": "tiny", "sort": "downloads"}
