@@ -19,8 +19,8 @@ from rest_framework.views import APIView
 
 from models_hub import selectors, services
 from models_hub.api.common import ERRORS, REPO_PATH_PARAMETERS, ErrorSerializer, repo_for_writing
-from models_hub.errors import BadRequest, HubError, PayloadTooLarge, PreconditionFailed
-from models_hub.paths import InvalidPath, normalize_repo_path
+from models_hub.errors import BadRequest, HubError, PayloadTooLarge
+from models_hub.services.upload_checks import check_parent, check_received_file, clean_path
 from models_hub.storage import streaming
 from models_hub.storage.blobs import BlobTooLarge, blob_from_temp_file
 
@@ -63,15 +63,6 @@ def _expected_sha256(request: Request) -> str:
     if expected and not SHA256_HEX.match(expected):
         raise BadRequest("X-Content-SHA256 must be 64 hexadecimal digits (the file's SHA-256).")
     return expected
-
-
-def _check_parent(branch: str, head_oid: str, parent: str) -> None:
-    """Refuse before reading the body; commit_create checks again, atomically."""
-    if parent and not (len(parent) >= 4 and head_oid.startswith(parent.lower())):
-        raise PreconditionFailed(
-            f"A commit has happened since {parent[:7]}: the head of {branch} is now {head_oid[:7]}. "
-            "Please refresh and try again."
-        )
 
 
 def _receive(request: Request, length: int, expected: str) -> streaming.ReceivedFile:
@@ -154,16 +145,18 @@ class RawUploadApi(APIView):
         # Everything that can be refused is checked before a byte of the body is read.
         repo = repo_for_writing(request, kind, namespace, name)
         branch, head, raw_path = selectors.split_revision_and_path(repo, rest)
-        try:
-            path = normalize_repo_path(raw_path)
-        except InvalidPath as exc:
-            raise BadRequest(f"Invalid path {raw_path!r}: {exc}") from None
+        path = clean_path(raw_path)
         length = _content_length(request)
         expected = _expected_sha256(request)
         parent = _option(request, "X-Parent-Commit", "parent_commit").strip()
-        _check_parent(branch, head.oid, parent)
+        check_parent(head_oid=head.oid, parent_oid=parent, branch=branch)  # commit_create checks again, atomically
 
         received = _receive(request, length, expected)
+        try:
+            check_received_file(path, received.path, received.size)
+        except BadRequest:
+            os.unlink(received.path)  # refused before it is stored: nothing stays behind
+            raise
         blob = blob_from_temp_file(path=received.path, sha256=received.sha256, size=received.size)
         commit = services.commit_create(
             repo=repo,

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from models_hub import services
 from models_hub.api.common import ERRORS, REPO_PATH_PARAMETERS, ErrorSerializer, repo_for_writing, revision_parameter
 from models_hub.errors import BadRequest, PayloadTooLarge
-from models_hub.paths import InvalidPath, normalize_repo_path
+from models_hub.services.upload_checks import check_received_file, clean_path
 from models_hub.storage.blobs import blob_from_temp_file
 
 MAX_FILES = 100
@@ -30,10 +30,7 @@ def upload_paths(request: Request, files: list) -> list[str]:
     paths = []
     for index, upload in enumerate(files):
         raw = request.data.get(f"path_{index}") or (listed[index] if listed else upload.name)
-        try:
-            paths.append(normalize_repo_path(raw))
-        except InvalidPath as exc:
-            raise BadRequest(f"Invalid path {raw!r}: {exc}") from None
+        paths.append(clean_path(raw))
     if len(set(paths)) != len(paths):
         raise BadRequest("The same path was given to two files.")
     return paths
@@ -79,6 +76,8 @@ class UploadApi(APIView):
         if len(files) > MAX_FILES:
             raise BadRequest(f"At most {MAX_FILES} files per upload.")
         paths = upload_paths(request, files)
+        for path, upload in zip(paths, files, strict=True):  # refused before any of them is stored
+            check_received_file(path, upload.temporary_file_path(), upload.size)
         additions = []
         for path, upload in zip(paths, files, strict=True):
             # Already hashed while streamed to disk; storing it is a rename, not a copy.

@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 
 from models_hub.errors import BadRequest, PayloadTooLarge
-from models_hub.paths import InvalidPath, normalize_folder_path, normalize_repo_path
+from models_hub.services.upload_checks import clean_folder_path, clean_path
 from models_hub.storage.blobs import BlobTooLarge, write_stream_to_temp
 
 READ_CHUNK = 1024 * 1024
@@ -363,9 +363,9 @@ def _require_str(value: dict, name: str, src: _Input) -> str:
 
 def _checked_path(raw: str, src: _Input, *, folder: bool = False) -> str:
     try:
-        return normalize_folder_path(raw) if folder else normalize_repo_path(raw)
-    except InvalidPath as exc:
-        raise src.error(f"bad path {raw!r}: {exc}") from None
+        return clean_folder_path(raw) if folder else clean_path(raw)
+    except BadRequest as exc:
+        raise src.error(exc.message) from None
 
 
 def _apply_line(parsed: ParsedCommit, line: dict, streamed: StreamedFile | None, src: _Input) -> None:

@@ -18,7 +18,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.models import User
 from models_hub import cards, services
-from models_hub.errors import BadRequest, Conflict, PayloadTooLarge, PreconditionFailed, RevisionNotFound
+from models_hub.errors import BadRequest, Conflict, PayloadTooLarge, RevisionNotFound
 from models_hub.hub_api.commit_stream import ParsedCommit, parse_commit_stream
 from models_hub.hub_api.common import (
     get_access,
@@ -30,10 +30,9 @@ from models_hub.hub_api.common import (
     require_writer,
 )
 from models_hub.models import Blob, Ref, Repository, TreeEntry
-from models_hub.paths import InvalidPath, normalize_repo_path
 from models_hub.selectors import blobs_usable_by, repo_access_for, revision_resolve
+from models_hub.services.upload_checks import check_parent, check_received_file, clean_path
 from models_hub.storage.blobs import blob_from_temp_file
-from models_hub.storage.safetensors_check import InvalidSafetensors, read_safetensors_header
 
 KIND_OF_TYPE = {None: Repository.Kind.MODEL, "model": Repository.Kind.MODEL, "dataset": Repository.Kind.DATASET}
 MAX_PREUPLOAD_FILES = 1000
@@ -262,10 +261,7 @@ def preupload(request: HttpRequest, repo_type: str, namespace: str, name: str, r
         path, size = (item.get("path"), item.get("size", 0)) if isinstance(item, dict) else (None, None)
         if not isinstance(path, str) or not isinstance(size, int) or size < 0:
             raise BadRequest("Each file needs a string 'path' and a non-negative integer 'size'.")
-        try:
-            normalize_repo_path(path)
-        except InvalidPath as exc:
-            raise BadRequest(f"Bad path {path!r}: {exc}") from None
+        clean_path(path)
         if size > settings.FLYWHEEL_MAX_UPLOAD_BYTES:  # refuse before the client sends gigabytes
             raise PayloadTooLarge(f"{path} is larger than the limit of {settings.FLYWHEEL_MAX_UPLOAD_BYTES:,} bytes.")
         wanted.append((path, size))
@@ -296,25 +292,12 @@ def _branch_head_oid(repo: Repository, branch: str) -> str:
 
 
 def _refuse_stale_parent(head_oid: str, branch: str) -> Callable[[ParsedCommit], None]:
+    """The parent check, as soon as the header line arrives: before gigabytes of files are received."""
+
     def check(parsed: ParsedCommit) -> None:
-        parent = (parsed.parent_commit or "").lower()
-        if parent and not (len(parent) >= 4 and head_oid.startswith(parent)):
-            raise PreconditionFailed(
-                f"A commit has happened since {parent[:7]}: the head of {branch} is now {head_oid[:7]}. "
-                "Please refresh and try again."
-            )
+        check_parent(head_oid=head_oid, parent_oid=parsed.parent_commit, branch=branch)
 
     return check
-
-
-def _check_streamed_safetensors(parsed: ParsedCommit) -> None:
-    for path, streamed in parsed.files.items():
-        if path.lower().endswith(".safetensors"):
-            try:
-                with open(streamed.temp_path, "rb") as handle:
-                    read_safetensors_header(handle, streamed.size)
-            except InvalidSafetensors as exc:
-                raise BadRequest(f"{path} is not a valid safetensors file: {exc}") from None
 
 
 def _lfs_blobs(parsed: ParsedCommit, user: User) -> dict[str, Blob]:
@@ -338,7 +321,8 @@ def _lfs_blobs(parsed: ParsedCommit, user: User) -> dict[str, Blob]:
 
 def _additions(parsed: ParsedCommit, user: User) -> list[services.FileAddition]:
     """Check everything first, then store the streamed files as blobs (nothing is stored on a 4xx)."""
-    _check_streamed_safetensors(parsed)
+    for path, streamed in parsed.files.items():
+        check_received_file(path, streamed.temp_path, streamed.size)
     lfs = _lfs_blobs(parsed, user)
     additions = [services.FileAddition(path, blob) for path, blob in lfs.items()]
     for path in list(parsed.files):

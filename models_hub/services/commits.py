@@ -14,7 +14,6 @@ from models_hub import cards
 from models_hub.errors import (
     BadRequest,
     EntryNotFound,
-    PreconditionFailed,
     RevisionNotFound,
 )
 from models_hub.models import (
@@ -25,9 +24,8 @@ from models_hub.models import (
     RepoTag,
     TreeEntry,
 )
-from models_hub.paths import InvalidPath, normalize_folder_path, normalize_repo_path
+from models_hub.services.upload_checks import check_blob, check_parent, clean_folder_path, clean_path
 from models_hub.storage.blobs import blob_open
-from models_hub.storage.safetensors_check import InvalidSafetensors, read_safetensors_header
 
 
 @dataclass(frozen=True)
@@ -102,16 +100,6 @@ def _write_commit(
     return commit
 
 
-def _check_safetensors(path: str, blob: Blob) -> None:
-    if not path.lower().endswith(".safetensors"):
-        return
-    try:
-        with blob_open(blob) as handle:
-            read_safetensors_header(handle, blob.size)
-    except InvalidSafetensors as exc:
-        raise BadRequest(f"{path} is not a valid safetensors file: {exc}") from None
-
-
 def _check_no_file_folder_clash(tree: dict[str, str]) -> None:
     folders = set()
     for path in tree:
@@ -138,24 +126,20 @@ def commit_create(
 ) -> Commit:
     """Apply file operations on top of `branch` and move it to the new commit, atomically.
 
-    All blobs are already stored; this checks them, then writes the commit in one transaction.
+    All blobs are already stored; this checks them (models_hub.services.upload_checks: paths, contents,
+    the parent), then writes the commit in one transaction.
     Raises PreconditionFailed when `parent_oid` is given and is no longer the branch head.
     Re-sending the same commit (a retried request) returns the existing commit instead of a twin.
     """
     title = (title or "").strip()
     if not title:
         raise BadRequest("A commit needs a title (summary).")
-    try:
-        additions = [FileAddition(normalize_repo_path(a.path), a.blob) for a in additions]
-        deletions = [normalize_repo_path(p) for p in deletions]
-        deleted_folders = [normalize_folder_path(p) for p in deleted_folders]
-        copies = [
-            FileCopy(normalize_repo_path(c.src_path), normalize_repo_path(c.dest_path), c.src_revision) for c in copies
-        ]
-    except InvalidPath as exc:
-        raise BadRequest(str(exc)) from None
+    additions = [FileAddition(clean_path(a.path), a.blob) for a in additions]
+    deletions = [clean_path(p) for p in deletions]
+    deleted_folders = [clean_folder_path(p) for p in deleted_folders]
+    copies = [FileCopy(clean_path(c.src_path), clean_path(c.dest_path), c.src_revision) for c in copies]
     for addition in additions:
-        _check_safetensors(addition.path, addition.blob)
+        check_blob(addition.path, addition.blob)
 
     from models_hub.selectors import revision_resolve
 
@@ -169,11 +153,7 @@ def commit_create(
         if ref is None:
             raise RevisionNotFound(f"Invalid rev id: {branch}")
         head = ref.commit
-        if parent_oid and not (len(parent_oid) >= 4 and head.oid.startswith(parent_oid.lower())):
-            raise PreconditionFailed(
-                f"A commit has happened since {parent_oid[:7]}: the head of {branch} is now {head.oid[:7]}. "
-                "Please refresh and try again."
-            )
+        check_parent(head_oid=head.oid, parent_oid=parent_oid, branch=branch)
         old_tree = dict(TreeEntry.objects.filter(commit=head).values_list("path", "blob_id"))
         tree = dict(old_tree)
         for copy in copies:

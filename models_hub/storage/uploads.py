@@ -25,8 +25,8 @@ from accounts.models import User
 from models_hub import services
 from models_hub.errors import BadRequest, Conflict, HubError, PayloadTooLarge, RepoNotFound
 from models_hub.models import Commit, Repository, UploadSession
-from models_hub.paths import InvalidPath, normalize_repo_path
 from models_hub.selectors import repo_access
+from models_hub.services.upload_checks import check_received_file, clean_path
 from models_hub.storage.blobs import COPY_CHUNK, blob_from_temp_file
 
 STALE_AFTER = timedelta(hours=24)
@@ -73,10 +73,7 @@ def upload_create(*, user: User, repo: Repository, path: str, size: int) -> Uplo
     limit = settings.FLYWHEEL_MAX_UPLOAD_BYTES
     if size > limit:
         raise PayloadTooLarge(f"The file is {size:,} bytes, over the limit of {limit:,} bytes per file.")
-    try:
-        path = normalize_repo_path(path)
-    except InvalidPath as exc:
-        raise BadRequest(f"Invalid file path: {exc}") from None
+    path = clean_path(path)
     session = UploadSession.objects.create(user=user, repository=repo, path=path, size=size)
     upload_file(session).touch()
     return session
@@ -160,8 +157,9 @@ def _finished_session(session: UploadSession | None, upload_id: str) -> UploadSe
     return session
 
 
-def _store(session: UploadSession) -> None:
-    """Move a finished upload into the blob store (once: a retried commit reuses the blob)."""
+def _store(session: UploadSession, path: str) -> None:
+    """Move a finished upload, to be committed at `path`, into the blob store (once: a retried commit
+    reuses the blob). Its content is checked first, so a refused file is never stored."""
     if session.blob_id:
         return
     part = upload_file(session)
@@ -170,6 +168,7 @@ def _store(session: UploadSession) -> None:
     sha256, size = _sha256_of(part)
     if size != session.size:
         raise BadRequest(f"{session.path} has {size:,} bytes instead of {session.size:,}: upload it again.")
+    check_received_file(path, str(part), size)
     session.blob = blob_from_temp_file(path=str(part), sha256=sha256, size=size)
     session.save(update_fields=["blob", "updated_at"])
 
@@ -188,11 +187,11 @@ def uploads_commit(
             raise BadRequest(f"'{item.upload_id}' is not an upload id.") from None
     found = {str(s.pk): s for s in UploadSession.objects.filter(pk__in=ids, user=user, repository=repo)}
     sessions = [_finished_session(found.get(upload_id), upload_id) for upload_id in ids]
-    targets = [item.path or session.path for item, session in zip(uploads, sessions, strict=True)]
+    targets = [clean_path(item.path or session.path) for item, session in zip(uploads, sessions, strict=True)]
     if len(set(targets)) != len(targets):
         raise BadRequest("Two files would be committed to the same path.")
-    for session in sessions:
-        _store(session)
+    for path, session in zip(targets, sessions, strict=True):
+        _store(session, path)
     additions = [services.FileAddition(path, s.blob) for path, s in zip(targets, sessions, strict=True)]
     commit = services.commit_create(repo=repo, author=user, title=title, description=description, additions=additions)
     UploadSession.objects.filter(pk__in=ids).delete()
