@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import UnreadablePostError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -12,4 +13,6 @@ def exception_handler(exc, context):
     if isinstance(exc, HubError):
         headers = {"X-Error-Code": exc.code} if exc.code else {}
         return Response({"error": exc.message}, status=exc.status, headers=headers)
+    if isinstance(exc, UnreadablePostError):  # the client went away mid-body (or sent an unreadable one)
+        return Response({"error": f"{exc} Nothing was stored."}, status=400)
     return drf_exception_handler(exc, context)

@@ -4,6 +4,10 @@ import json
 import uuid
 from http import HTTPStatus
 
+from django.http import JsonResponse, UnreadablePostError
+
+from models_hub.storage.body_check import guard_request_body
+
 # Under these prefixes every answer is for a program: errors are JSON, never Django's HTML pages.
 API_PREFIXES = ("/api/",)
 
@@ -63,3 +67,23 @@ def _make_json(response, message: str) -> None:
     response["X-Error-Message"] = message[:500]
     if response.has_header("Content-Length"):
         response["Content-Length"] = str(len(response.content))
+
+
+class CompleteBodyMiddleware:
+    """Request bodies that end before every announced byte arrived raise instead of parsing as shorter ones.
+
+    Before anything (CSRF's form check, a view) can read a body; see models_hub.storage.body_check.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        guard_request_body(request)
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        """A view that read a body cut short answers 400, not 500: the client broke off, nothing is wrong here."""
+        if isinstance(exception, UnreadablePostError):
+            return JsonResponse({"error": f"{exception} Nothing was changed."}, status=400)
+        return None

@@ -22,7 +22,7 @@ from models_hub.api.common import ERRORS, REPO_PATH_PARAMETERS, ErrorSerializer,
 from models_hub.errors import BadRequest, HubError, PayloadTooLarge
 from models_hub.services.upload_checks import check_parent, check_received_file, clean_path
 from models_hub.storage import streaming
-from models_hub.storage.blobs import BlobTooLarge, blob_from_temp_file
+from models_hub.storage.blobs import BlobTooLarge, NewBlobs
 
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -157,15 +157,16 @@ class RawUploadApi(APIView):
         except BadRequest:
             os.unlink(received.path)  # refused before it is stored: nothing stays behind
             raise
-        blob = blob_from_temp_file(path=received.path, sha256=received.sha256, size=received.size)
-        commit = services.commit_create(
-            repo=repo,
-            author=request.user,
-            title=_option(request, "X-Commit-Message", "message") or f"Upload {path}",
-            description=_option(request, "X-Commit-Description", "description"),
-            branch=branch,
-            additions=[services.FileAddition(path, blob)],
-            parent_oid=parent or None,
-        )
+        with NewBlobs() as stored:  # a refused commit leaves no blob behind
+            blob = stored.from_temp_file(path=received.path, sha256=received.sha256, size=received.size)
+            commit = services.commit_create(
+                repo=repo,
+                author=request.user,
+                title=_option(request, "X-Commit-Message", "message") or f"Upload {path}",
+                description=_option(request, "X-Commit-Description", "description"),
+                branch=branch,
+                additions=[services.FileAddition(path, blob)],
+                parent_oid=parent or None,
+            )
         body = {"commit": commit.oid, "path": path, "size": blob.size, "sha256": blob.sha256}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)

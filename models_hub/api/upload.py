@@ -14,7 +14,7 @@ from models_hub import services
 from models_hub.api.common import ERRORS, REPO_PATH_PARAMETERS, ErrorSerializer, repo_for_writing, revision_parameter
 from models_hub.errors import BadRequest, PayloadTooLarge
 from models_hub.services.upload_checks import check_received_file, clean_path
-from models_hub.storage.blobs import blob_from_temp_file
+from models_hub.storage.blobs import NewBlobs
 
 MAX_FILES = 100
 
@@ -78,21 +78,25 @@ class UploadApi(APIView):
         paths = upload_paths(request, files)
         for path, upload in zip(paths, files, strict=True):  # refused before any of them is stored
             check_received_file(path, upload.temporary_file_path(), upload.size)
-        additions = []
-        for path, upload in zip(paths, files, strict=True):
-            # Already hashed while streamed to disk; storing it is a rename, not a copy.
-            blob = blob_from_temp_file(path=upload.temporary_file_path(), sha256=upload.sha256, size=upload.size)
-            additions.append(services.FileAddition(path, blob))
         title = request.data.get("message") or f"Upload {', '.join(paths[:3])}{' and more' if len(paths) > 3 else ''}"
-        commit = services.commit_create(
-            repo=repo,
-            author=request.user,
-            title=title,
-            description=request.data.get("description", ""),
-            branch=branch,
-            additions=additions,
-            parent_oid=request.data.get("parent_commit") or None,
-        )
+        with NewBlobs() as stored:  # a refused commit leaves no blob behind
+            additions = [
+                # Already hashed while streamed to disk; storing it is a rename, not a copy.
+                services.FileAddition(
+                    path,
+                    stored.from_temp_file(path=upload.temporary_file_path(), sha256=upload.sha256, size=upload.size),
+                )
+                for path, upload in zip(paths, files, strict=True)
+            ]
+            commit = services.commit_create(
+                repo=repo,
+                author=request.user,
+                title=title,
+                description=request.data.get("description", ""),
+                branch=branch,
+                additions=additions,
+                parent_oid=request.data.get("parent_commit") or None,
+            )
         body = {
             "commit": commit.oid,
             "files": [{"path": a.path, "size": a.blob.size, "sha256": a.blob.sha256} for a in additions],

@@ -32,7 +32,7 @@ from models_hub.hub_api.common import (
 from models_hub.models import Blob, Ref, Repository, TreeEntry
 from models_hub.selectors import blobs_usable_by, repo_access_for, revision_resolve
 from models_hub.services.upload_checks import check_parent, check_received_file, clean_path
-from models_hub.storage.blobs import blob_from_temp_file
+from models_hub.storage.blobs import NewBlobs
 
 KIND_OF_TYPE = {None: Repository.Kind.MODEL, "model": Repository.Kind.MODEL, "dataset": Repository.Kind.DATASET}
 MAX_PREUPLOAD_FILES = 1000
@@ -76,6 +76,8 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
         raw = request.body
     except RequestDataTooBig:
         raise PayloadTooLarge("The request body is too large.") from None
+    except UnreadablePostError as exc:
+        raise BadRequest(str(exc)) from None
     if not raw.strip():
         return {}
     try:
@@ -319,15 +321,15 @@ def _lfs_blobs(parsed: ParsedCommit, user: User) -> dict[str, Blob]:
     return found
 
 
-def _additions(parsed: ParsedCommit, user: User) -> list[services.FileAddition]:
-    """Check everything first, then store the streamed files as blobs (nothing is stored on a 4xx)."""
+def _additions(parsed: ParsedCommit, user: User, stored: NewBlobs) -> list[services.FileAddition]:
+    """Check what can be checked first, then store the streamed files as blobs."""
     for path, streamed in parsed.files.items():
         check_received_file(path, streamed.temp_path, streamed.size)
     lfs = _lfs_blobs(parsed, user)
     additions = [services.FileAddition(path, blob) for path, blob in lfs.items()]
     for path in list(parsed.files):
         streamed = parsed.files.pop(path)
-        blob = blob_from_temp_file(path=streamed.temp_path, sha256=streamed.sha256, size=streamed.size)
+        blob = stored.from_temp_file(path=streamed.temp_path, sha256=streamed.sha256, size=streamed.size)
         additions.append(services.FileAddition(path, blob))
     return additions
 
@@ -342,20 +344,21 @@ def commit(request: HttpRequest, repo_type: str, namespace: str, name: str, revi
     head_oid = _branch_head_oid(repo, revision)
     try:
         parsed = parse_commit_stream(request.read, on_header=_refuse_stale_parent(head_oid, revision))
-    except UnreadablePostError:
-        raise BadRequest("The commit body was cut short; nothing was committed.") from None
+    except UnreadablePostError as exc:  # the connection dropped: what arrived must not be applied
+        raise BadRequest(f"{exc} Nothing was committed.") from None
     try:
-        new_commit = services.commit_create(
-            repo=repo,
-            author=user,
-            title=parsed.summary,
-            description=parsed.description,
-            branch=revision,
-            additions=_additions(parsed, user),
-            deletions=parsed.deleted_files,
-            deleted_folders=parsed.deleted_folders,
-            parent_oid=parsed.parent_commit,
-        )
+        with NewBlobs() as stored:  # a refused commit leaves no blob behind
+            new_commit = services.commit_create(
+                repo=repo,
+                author=user,
+                title=parsed.summary,
+                description=parsed.description,
+                branch=revision,
+                additions=_additions(parsed, user, stored),
+                deletions=parsed.deleted_files,
+                deleted_folders=parsed.deleted_folders,
+                parent_oid=parsed.parent_commit,
+            )
     finally:
         parsed.discard()
     return JsonResponse(

@@ -13,6 +13,7 @@ from accounts.models import User
 from models_hub import cards
 from models_hub.errors import (
     BadRequest,
+    Conflict,
     EntryNotFound,
     RevisionNotFound,
 )
@@ -100,6 +101,18 @@ def _write_commit(
     return commit
 
 
+def _lock_added_blobs(additions: Sequence[FileAddition]) -> None:
+    """Lock the rows of the blobs being added; one removed meanwhile (see NewBlobs) must not be committed."""
+    wanted = sorted({addition.blob.sha256 for addition in additions})
+    found: set[str] = set()
+    for start in range(0, len(wanted), 1000):  # a bounded number of query parameters
+        batch = wanted[start : start + 1000]
+        found.update(Blob.objects.select_for_update().filter(sha256__in=batch).values_list("sha256", flat=True))
+    missing = [addition.path for addition in additions if addition.blob.sha256 not in found]
+    if missing:
+        raise Conflict(f"{missing[0]} was removed from storage while this commit was made: upload it again.")
+
+
 def _check_no_file_folder_clash(tree: dict[str, str]) -> None:
     folders = set()
     for path in tree:
@@ -154,6 +167,7 @@ def commit_create(
             raise RevisionNotFound(f"Invalid rev id: {branch}")
         head = ref.commit
         check_parent(head_oid=head.oid, parent_oid=parent_oid, branch=branch)
+        _lock_added_blobs(additions)
         old_tree = dict(TreeEntry.objects.filter(commit=head).values_list("path", "blob_id"))
         tree = dict(old_tree)
         for copy in copies:

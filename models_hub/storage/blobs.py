@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -17,10 +18,12 @@ from typing import IO
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 
 from models_hub.models import Blob
 from models_hub.storage.pickle_check import is_pickle_file
+
+logger = logging.getLogger(__name__)
 
 COPY_CHUNK = 1024 * 1024
 # git blob ids are computed for files up to this size; bigger files are presented as LFS objects.
@@ -91,10 +94,15 @@ def blob_from_temp_file(*, path: str, sha256: str, size: int) -> Blob:
 
     Identical bytes are stored once: if the blob exists, the temporary file is simply removed.
     """
+    return _store_temp_file(path=path, sha256=sha256, size=size)[0]
+
+
+def _store_temp_file(*, path: str, sha256: str, size: int) -> tuple[Blob, bool]:
+    """blob_from_temp_file, and whether this call created the blob's row."""
     try:
         existing = Blob.objects.filter(sha256=sha256).first()
         if existing is not None and default_storage.exists(existing.storage_key):
-            return existing
+            return existing, False
         blob = Blob(sha256=sha256, size=size)
         if size <= GIT_OID_MAX_BYTES:
             blob.git_oid = git_blob_oid(path, size)
@@ -111,11 +119,69 @@ def blob_from_temp_file(*, path: str, sha256: str, size: int) -> Blob:
         try:
             blob.save(force_insert=True)
         except IntegrityError:
-            blob = Blob.objects.get(sha256=sha256)
-        return blob
+            return Blob.objects.get(sha256=sha256), False
+        return blob, True
     finally:
         if os.path.exists(path):
             os.unlink(path)
+
+
+def blob_delete_if_unreferenced(sha256: str) -> bool:
+    """Remove a blob's row and bytes unless a commit, an LFS upload or a browser upload refers to it.
+
+    The row is locked while its file is deleted, and commit_create locks the rows of the blobs it
+    adds: a commit racing with this either sees the blob gone (and says so) or keeps it alive.
+    """
+    from models_hub.models import BlobUpload, TreeEntry, UploadSession
+
+    with transaction.atomic():
+        blob = Blob.objects.select_for_update().filter(sha256=sha256).first()
+        if blob is None:
+            return False
+        for model in (TreeEntry, BlobUpload, UploadSession):
+            if model.objects.filter(blob_id=sha256).exists():
+                return False
+        # The file first: a request storing the same bytes meanwhile then re-creates it with its row.
+        default_storage.delete(blob.storage_key)
+        blob.delete()
+    return True
+
+
+class NewBlobs:
+    """The blobs one request stores on its way to a commit; if the request fails, those it created go.
+
+        with NewBlobs() as stored:
+            blob = stored.from_temp_file(path=temp.path, sha256=temp.sha256, size=temp.size)
+            services.commit_create(..., additions=[services.FileAddition(path, blob)])
+
+    Blobs are shared by content, so only a blob whose row this request inserted, and that nothing
+    refers to by then, is removed: a refused upload leaves neither a row nor a file behind.
+    """
+
+    def __init__(self) -> None:
+        self.created: list[str] = []
+
+    def from_temp_file(self, *, path: str, sha256: str, size: int) -> Blob:
+        blob, created = _store_temp_file(path=path, sha256=sha256, size=size)
+        if created:
+            self.created.append(sha256)
+        return blob
+
+    def discard(self) -> None:
+        for sha256 in self.created:
+            blob_delete_if_unreferenced(sha256)
+        self.created.clear()
+
+    def __enter__(self) -> NewBlobs:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            return
+        try:
+            self.discard()
+        except Exception:  # the request's own error matters more; the periodic clean-up retries
+            logger.exception("Could not remove the blobs of a failed upload: %s", self.created)
 
 
 def blob_store_stream(chunks: Iterable[bytes], *, max_bytes: int | None = None) -> Blob:

@@ -42,8 +42,12 @@ DEPTH = 8
 ALIGN = 4096
 
 
-class IncompleteBody(Exception):
-    """The body ended before Content-Length bytes arrived (the client went away)."""
+class IncompleteBody(OSError):
+    """The body ended before Content-Length bytes (or the last chunk) arrived: the client went away.
+
+    An OSError, so that Django's HttpRequest.read() reports it as UnreadablePostError, as it does
+    for a connection reset: every reader of request bodies already handles that.
+    """
 
 
 @dataclass(frozen=True)
