@@ -265,6 +265,44 @@ def test_upload_folder_with_patterns(live_server, alice, tmp_path):
     assert repo.license == "mit"
 
 
+def test_upload_folder_skips_what_the_repos_gitignore_ignores(live_server, alice, tmp_path):
+    repo = make_repo(owner=alice, name="tiny")
+    make_commit(repo=repo, author=alice, files={".gitignore": b"*.log\ncheckpoints/\n!keep.log\n"})
+    folder = tmp_path / "model"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "train.log").write_text("noise")
+    (folder / "keep.log").write_text("kept")
+    (folder / "checkpoints" / "step-1.bin").write_bytes(b"weights")
+
+    api_for(live_server, alice).upload_folder(folder_path=folder, repo_id="alice/tiny")
+
+    assert set(files_at(repo)) == {".gitattributes", ".gitignore", "config.json", "keep.log"}
+
+
+def test_gitignore_being_uploaded_decides_and_a_hostile_one_is_refused(live_server, alice, tmp_path):
+    repo = make_repo(owner=alice, name="tiny")
+    make_commit(repo=repo, author=alice, files={".gitignore": b"*.txt\n"})
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / ".gitignore").write_text("*.tmp\n")
+    (folder / "notes.txt").write_text("now wanted")
+    (folder / "scratch.tmp").write_text("ignored")
+
+    api_for(live_server, alice).upload_folder(folder_path=folder, repo_id="alice/tiny")
+
+    assert files_at(repo)[".gitignore"] == b"*.tmp\n" and "notes.txt" in files_at(repo)
+    assert "scratch.tmp" not in files_at(repo)
+    status, body, _ = raw_request(
+        live_server,
+        "POST",
+        "/api/models/alice/tiny/preupload/main",
+        json.dumps({"files": [{"path": "a.txt", "size": 1}], "gitIgnore": "*a*a*a*b\n" * 5000}).encode(),
+        {"Authorization": f"Bearer {token_for(alice)}", "Content-Type": "application/json"},
+    )
+    assert status == 400 and "more than 1,000 patterns" in body["error"]
+
+
 def test_invalid_readme_metadata_is_refused_before_upload(live_server, alice):
     make_repo(owner=alice, name="tiny")
 
@@ -315,6 +353,22 @@ def test_delete_file_and_folder(live_server, alice):
     assert excinfo.value.response.status_code == 404
 
 
+def test_deleting_a_folder_named_without_its_slash_deletes_the_folder(live_server, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    make_commit(
+        repo=repo, author=alice, files={"logs/1.log": b"1", "logs/deep/2.log": b"2", "logs.txt": b"t", "k/x": b"x"}
+    )
+    api = api_for(live_server, alice)
+
+    api.delete_file("logs", repo_id="alice/tiny")
+    api.create_commit("alice/tiny", [CommitOperationDelete("k", is_folder=False)], commit_message="rm k")
+
+    assert set(files_at(repo)) == {".gitattributes", "logs.txt"}
+    with pytest.raises(HfHubHTTPError) as excinfo:
+        api.delete_file("log", repo_id="alice/tiny")  # a prefix of a name is not a folder
+    assert excinfo.value.response.status_code == 404
+
+
 def test_commit_to_a_branch_with_a_slash(live_server, alice):
     repo = make_repo(owner=alice, name="tiny")
     api = api_for(live_server, alice)
@@ -351,6 +405,25 @@ def test_retried_identical_commit_returns_the_same_commit(live_server, alice):
     assert first[0] == again[0] == 200
     assert first[1]["commitOid"] == again[1]["commitOid"]
     assert Commit.objects.filter(repository=repo, title="Same").count() == 1
+
+
+def test_commit_of_unchanged_files_under_another_title_answers_the_head(live_server, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    api = api_for(live_server, alice)
+    head = api.upload_file(path_or_fileobj=b"same", path_in_repo="s.txt", repo_id="alice/tiny").oid
+    commits = Commit.objects.filter(repository=repo).count()
+
+    status, body, _ = post_commit(
+        live_server,
+        token_for(alice),
+        "alice/tiny",
+        ndjson(header_line("Upload s.txt (retry)"), file_line("s.txt", b"same")),
+    )
+
+    assert status == 200 and body["commitOid"] == head
+    assert body["commitUrl"] == f"{live_server.url}/alice/tiny/commit/{head}"
+    assert Commit.objects.filter(repository=repo).count() == commits
+    assert api.list_repo_commits("alice/tiny")[0].commit_id == head
 
 
 # Branches and tags

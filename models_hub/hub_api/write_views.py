@@ -19,6 +19,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from accounts.models import User
 from models_hub import cards, services
 from models_hub.errors import BadRequest, Conflict, PayloadTooLarge, RevisionNotFound
+from models_hub.gitignore import ignored_paths
 from models_hub.hub_api.commit_stream import ParsedCommit, parse_commit_stream
 from models_hub.hub_api.common import (
     get_access,
@@ -249,13 +250,15 @@ def preupload(request: HttpRequest, repo_type: str, namespace: str, name: str, r
     """Upload mode per file: regular (inline in the commit) unless LFS is enabled and the file is big.
 
     `oid` is the current file's id (git blob sha1 for regular files, sha256 for LFS ones), so the
-    client leaves unchanged files out of the commit.
+    client leaves unchanged files out of the commit. `shouldIgnore` marks paths the `.gitignore`
+    ignores (the one being uploaded, sent as `gitIgnore`, else the repository's): the client skips them.
     """
     require_writer(request)
     repo = _writable_repo(request, repo_type, namespace, name)
     if _truthy(request.GET.get("create_pr")):
         raise BadRequest(NO_PULL_REQUESTS)
-    files = json_body(request).get("files")
+    body = json_body(request)
+    files, gitignore = body.get("files"), optional_str(body, "gitIgnore")
     if not isinstance(files, list) or len(files) > MAX_PREUPLOAD_FILES:
         raise BadRequest(f"'files' must be a list of at most {MAX_PREUPLOAD_FILES} entries.")
     wanted: list[tuple[str, int]] = []
@@ -272,12 +275,14 @@ def preupload(request: HttpRequest, repo_type: str, namespace: str, name: str, r
         entry.path: entry.blob
         for entry in TreeEntry.objects.filter(commit=commit, path__in=[p for p, _ in wanted]).select_related("blob")
     }
+    ignored = ignored_paths(commit=commit, paths=[path for path, _ in wanted], gitignore=gitignore)
     answer = []
     for path, size in wanted:
         lfs = _lfs_mode(size)
         blob = current.get(path)
         oid = None if blob is None else (blob.sha256 if lfs else blob.git_oid or None)
-        answer.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+        mode = "lfs" if lfs else "regular"
+        answer.append({"path": path, "uploadMode": mode, "shouldIgnore": path in ignored, "oid": oid})
     response = JsonResponse({"files": answer, "commitOid": commit.oid})
     if any(item["uploadMode"] == "lfs" for item in answer):
         # hf_xet fetches xet-write-token itself and shows only "404" on failure; the client logs this header.

@@ -124,6 +124,15 @@ def _check_no_file_folder_clash(tree: dict[str, str]) -> None:
         raise BadRequest(f"'{sorted(clash)[0]}' cannot be both a file and a folder.")
 
 
+def _delete_folder(tree: dict[str, str], folder: str) -> bool:
+    """Remove every file under `folder` from `tree`; False if there is none."""
+    prefix = folder + "/"
+    doomed = [path for path in tree if path.startswith(prefix)]
+    for path in doomed:
+        del tree[path]
+    return bool(doomed)
+
+
 def commit_create(
     *,
     repo: Repository,
@@ -142,7 +151,8 @@ def commit_create(
     All blobs are already stored; this checks them (models_hub.services.upload_checks: paths, contents,
     the parent), then writes the commit in one transaction.
     Raises PreconditionFailed when `parent_oid` is given and is no longer the branch head.
-    Re-sending the same commit (a retried request) returns the existing commit instead of a twin.
+    A commit that changes no file (a retried request, the same bytes at the same paths, whatever the
+    title) creates nothing and returns the branch head.
     """
     title = (title or "").strip()
     if not title:
@@ -179,21 +189,20 @@ def commit_create(
                 raise EntryNotFound(f"Cannot copy {copy.src_path}: no such file.", commit_oid=source.oid)
             tree[copy.dest_path] = source_tree[copy.src_path]
         for path in deletions:
-            if path not in tree:
-                raise EntryNotFound(f"Cannot delete {path}: no such file.", commit_oid=head.oid)
-            del tree[path]
-        for folder in deleted_folders:
-            prefix = folder + "/"
-            doomed = [p for p in tree if p.startswith(prefix)]
-            if not doomed:
-                raise EntryNotFound(f"Cannot delete folder {folder}: no such folder.", commit_oid=head.oid)
-            for path in doomed:
+            if path in tree:
                 del tree[path]
+            elif not _delete_folder(tree, path):  # a folder named without its trailing slash, as git rm -r
+                raise EntryNotFound(f"Cannot delete {path}: no such file or folder.", commit_oid=head.oid)
+        for folder in deleted_folders:
+            if not _delete_folder(tree, folder):
+                raise EntryNotFound(f"Cannot delete folder {folder}: no such folder.", commit_oid=head.oid)
         for addition in additions:
             tree[addition.path] = addition.blob.sha256
         _check_no_file_folder_clash(tree)
-        if tree == old_tree and head.title == title[:500] and head.description == description:
-            return head  # the same commit sent twice (a client retry): nothing new to record
+        if tree == old_tree:
+            # Nothing changes (a retried upload, the same bytes again): no empty commit, the head answers,
+            # as on the public hub.
+            return head
         commit = _write_commit(
             repo=repo, parent=head, tree=tree, title=title, description=description, author=author, when=now
         )

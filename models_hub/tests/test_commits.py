@@ -42,6 +42,17 @@ def test_retried_commit_does_not_create_a_twin(alice):
     assert Commit.objects.filter(repository=repo).count() == 2
 
 
+def test_commit_that_changes_nothing_returns_the_head_whatever_its_title(alice):
+    repo = make_repo(owner=alice)
+    first = make_commit(repo=repo, author=alice, files={"a.txt": b"1", "b.txt": b"2"}, title="Add a and b")
+
+    again = make_commit(repo=repo, author=alice, files={"a.txt": b"1"}, title="Upload a.txt (part 2)")
+    nothing = services.commit_create(repo=repo, author=alice, title="Empty")
+
+    assert again.pk == nothing.pk == first.pk == selectors.head_commit(repo).pk
+    assert Commit.objects.filter(repository=repo).count() == 2
+
+
 def test_stale_parent_is_refused_and_nothing_is_written(alice):
     repo = make_repo(owner=alice)
     initial = selectors.head_commit(repo)
