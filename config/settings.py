@@ -224,6 +224,18 @@ if CELERY_BROKER_URL == "filesystem://":
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_IGNORE_RESULT = True
+# Periodic tasks, sent by one `celery beat` process (platform/Procfile, Procfile.dev); its state file
+# (when each task last ran) lives with the rest of the data.
+_cleanup_every = env_int("FLYWHEEL_CLEANUP_INTERVAL_SECONDS", 3600)
+CELERY_BEAT_SCHEDULE = {
+    # A run that waited a whole interval for a worker is dropped: the next one does the same work.
+    "storage-cleanup": {
+        "task": "models_hub.storage_cleanup",
+        "schedule": _cleanup_every,
+        "options": {"expires": _cleanup_every},
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "training.*": {"queue": "training"},

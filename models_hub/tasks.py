@@ -10,3 +10,11 @@ def commit_analyze(commit_id: int) -> None:
     from models_hub.analysis import commit_analyze as analyze
 
     analyze(commit_id=commit_id)
+
+
+@shared_task(name="models_hub.storage_cleanup")
+def storage_cleanup() -> dict[str, int]:
+    """Run by Celery beat (config/celery_app.py); safe to run twice at once."""
+    from models_hub.storage.cleanup import storage_cleanup as cleanup
+
+    return cleanup().as_dict()

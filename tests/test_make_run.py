@@ -1,7 +1,8 @@
 """What `make run` starts (platform/Procfile.dev) on the embedded defaults: SQLite, the filesystem broker.
 
-The web server answers, the real Celery worker does the analysis the demo commit enqueued, and
-Ctrl-C (SIGINT to honcho) stops every process it started.
+The web server answers, the real Celery worker does the analysis the demo commit enqueued, Celery
+beat has the worker clean up a temporary file an interrupted upload left behind, and Ctrl-C (SIGINT
+to honcho) stops every process it started.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -72,10 +74,19 @@ def test_dev_processes_serve_pages_run_tasks_and_stop_on_ctrl_c(tmp_path):
     env = {
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")
     }
-    env.update(FLYWHEEL_DATA_DIR=str(data_dir), PORT=str(port), FLYWHEEL_DEMO_TRAIN_SECONDS="1")
+    env.update(
+        FLYWHEEL_DATA_DIR=str(data_dir),
+        PORT=str(port),
+        FLYWHEEL_DEMO_TRAIN_SECONDS="1",
+        FLYWHEEL_CLEANUP_INTERVAL_SECONDS="2",
+    )
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=root, env=env, check=True)
     subprocess.run([*manage, "load_demo", "--stories", "200"], cwd=root, env=env, check=True, capture_output=True)
+    leftover = data_dir / "tmp" / "blob-of-an-upload-that-died"
+    leftover.write_bytes(b"half a file")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(leftover, (two_days_ago, two_days_ago))
 
     log = (tmp_path / "honcho.log").open("wb")
     honcho = subprocess.Popen(
@@ -89,6 +100,7 @@ def test_dev_processes_serve_pages_run_tasks_and_stop_on_ctrl_c(tmp_path):
     try:
         served = wait_for(lambda: page_status(f"http://127.0.0.1:{port}/") == 200, timeout=90, interval=1)
         analysed = wait_for(lambda: demo_parameter_count(data_dir / "flywheel.sqlite3"), timeout=90, interval=1)
+        cleaned = wait_for(lambda: not leftover.exists(), timeout=60, interval=1)
         running = processes_of(data_dir)
     finally:
         honcho.send_signal(signal.SIGINT)
@@ -102,5 +114,7 @@ def test_dev_processes_serve_pages_run_tasks_and_stop_on_ctrl_c(tmp_path):
     output = (tmp_path / "honcho.log").read_text(errors="replace")
     assert served, output[-3000:]
     assert analysed, output[-3000:]
-    assert len(running) >= 4, running  # gunicorn master and workers, two Celery workers
+    assert cleaned, output[-3000:]
+    assert list(data_dir.glob("celerybeat-schedule*")), "beat keeps its state in the data folder"
+    assert len(running) >= 5, running  # gunicorn master and workers, two Celery workers, Celery beat
     assert stopped, f"still running after Ctrl-C: {leftovers}"

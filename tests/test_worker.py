@@ -76,3 +76,24 @@ def test_analysis_of_a_commit_that_is_no_longer_the_head_changes_nothing(
 
     assert wait_for(lambda: run.id in finished_task_ids)
     assert parameter_count(repo) == 9
+
+
+def test_worker_runs_the_storage_cleanup_that_beat_sends(celery_worker, finished_task_ids, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from models_hub.models import UploadSession
+    from models_hub.storage import uploads
+    from models_hub.tasks import storage_cleanup
+
+    repo = make_repo(owner=alice)
+    stale = uploads.upload_create(user=alice, repo=repo, path="abandoned.bin", size=10)
+    UploadSession.objects.filter(pk=stale.pk).update(updated_at=timezone.now() - timedelta(days=2))
+    fresh = uploads.upload_create(user=alice, repo=repo, path="on-its-way.bin", size=10)
+
+    run = storage_cleanup.delay()
+
+    assert wait_for(lambda: run.id in finished_task_ids)
+    assert list(UploadSession.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert not uploads.upload_file(stale).exists()
