@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -11,7 +10,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import markdown
 import nh3
-import yaml
+
+from models_hub import card_schema, card_yaml
 
 FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 MAX_CARD_BYTES = 1024 * 1024
@@ -70,34 +70,55 @@ ALLOWED_ATTRIBUTES = {
 }
 
 
+EMPTY_METADATA_WARNING = "empty or missing yaml metadata in repo card"  # the public hub's words
+MAX_REPORTED_ERRORS = 10
+
+
 @dataclass
 class Card:
     metadata: dict = field(default_factory=dict)
     body: str = ""
-    error: str = ""
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def error(self) -> str:
+        return "; ".join(self.errors)
 
 
-def parse_card(text: str) -> Card:
-    """Split README.md into its YAML metadata and markdown body. Bad YAML is reported, not raised."""
+def split_card(text: str) -> tuple[str | None, str]:
+    """README.md as (its YAML front matter, or None, and its markdown body). Reads no YAML."""
     match = FRONT_MATTER_RE.match(text)
     if not match:
-        return Card(body=text)
-    body = text[match.end() :]
+        return None, text
+    return match.group(1), text[match.end() :]
+
+
+def parse_card(text: str, *, kind: str = "model") -> Card:
+    """README.md's metadata, read with bounded cost and checked as the public hub checks it.
+
+    Bad metadata is reported in `errors`, not raised; `metadata` is then empty.
+    """
+    front_matter, body = split_card(text)
+    if front_matter is None:
+        return Card(body=body, warnings=[EMPTY_METADATA_WARNING])
     try:
-        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(match.group(1), Loader=yaml.SafeLoader)):
-            # Aliases can expand a few lines into gigabytes ("billion laughs"); cards never need them.
-            return Card(body=body, error="The YAML metadata uses aliases (*name), which are not allowed.")
-        metadata = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as exc:
-        return Card(body=body, error=f"The YAML metadata could not be read: {exc}")
-    if not isinstance(metadata, dict):
-        return Card(body=body, error="The YAML metadata must be a mapping of keys to values.")
-    try:
-        # Dates and other YAML types become strings, so the metadata can be stored and served as JSON.
-        metadata = json.loads(json.dumps(metadata, default=str))
-    except (TypeError, ValueError):
-        return Card(body=body, error="The YAML metadata has keys that are not plain text or numbers.")
-    return Card(metadata=metadata, body=body)
+        # The front matter starts on the line after the opening '---'.
+        metadata = card_yaml.load_metadata(front_matter, first_line=2)
+    except card_yaml.MetadataError as exc:
+        return Card(body=body, errors=[str(exc)])
+    errors = card_schema.metadata_errors(metadata, kind=kind)
+    if errors:
+        more = len(errors) - MAX_REPORTED_ERRORS
+        errors = errors[:MAX_REPORTED_ERRORS] + ([f"and {more} more problems"] if more > 0 else [])
+        return Card(body=body, errors=errors)
+    return Card(metadata=metadata, body=body, warnings=[] if metadata else [EMPTY_METADATA_WARNING])
+
+
+def repo_links(ids: list[str], *, kind: str) -> list[tuple[str, str | None]]:
+    """(id, URL) for ids a card names; only a valid `owner/name` gets a URL, always on this site."""
+    prefix = "/datasets/" if kind == "dataset" else "/"
+    return [(repo_id, prefix + repo_id if card_schema.is_repo_id(repo_id) else None) for repo_id in ids]
 
 
 def _repo_link_rewriter(repo_url: str, revision: str):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +18,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.models import User
 from models_hub import cards, services
-from models_hub.errors import BadRequest, Conflict, PayloadTooLarge, RevisionNotFound
+from models_hub.errors import BadRequest, Conflict, HubError, PayloadTooLarge, RevisionNotFound
 from models_hub.gitignore import ignored_paths
 from models_hub.hub_api.commit_stream import ParsedCommit, parse_commit_stream
 from models_hub.hub_api.common import (
@@ -223,18 +223,28 @@ def repo_like(request: HttpRequest, repo_type: str, namespace: str, name: str) -
     return JsonResponse({"likes": repo.likes_count})
 
 
+def _yaml_verdict(status: int, errors: Sequence[str], warnings: Sequence[str] = ()) -> JsonResponse:
+    """The public hub's answer: the client prints each warning, and each error of a 400 as ValueError."""
+    body = {"errors": [{"message": m} for m in errors], "warnings": [{"message": m} for m in warnings]}
+    return JsonResponse(body, status=status)
+
+
 @hub_endpoint
 def validate_yaml(request: HttpRequest) -> HttpResponse:
     """README.md metadata check; the client reads the JSON before the status, so always answer JSON."""
     if request.method != "POST":
         return hub_error(405, f"Method {request.method} is not allowed here.")
-    content = json_body(request).get("content")
+    try:
+        data = json_body(request)
+    except HubError as exc:
+        return _yaml_verdict(exc.status, [exc.message])
+    content, repo_type = data.get("content"), data.get("repoType") or "model"
     if not isinstance(content, str):
-        return JsonResponse({"errors": [{"message": "'content' must be a string."}], "warnings": []}, status=400)
-    card = cards.parse_card(content)
-    if card.error:
-        return JsonResponse({"errors": [{"message": card.error}], "warnings": []}, status=400)
-    return JsonResponse({"errors": [], "warnings": []})
+        return _yaml_verdict(400, ["'content' must be a string: the text of README.md."])
+    if repo_type not in ("model", "dataset", "space"):
+        return _yaml_verdict(400, ["'repoType' must be 'model', 'dataset' or 'space'."])
+    card = cards.parse_card(content, kind=repo_type)
+    return _yaml_verdict(400 if card.errors else 200, card.errors, card.warnings)
 
 
 # Uploads

@@ -15,6 +15,7 @@ from models_hub.errors import (
     BadRequest,
     Conflict,
     EntryNotFound,
+    PreconditionFailed,
     RevisionNotFound,
 )
 from models_hub.models import (
@@ -27,6 +28,8 @@ from models_hub.models import (
 )
 from models_hub.services.upload_checks import check_blob, check_parent, clean_folder_path, clean_path
 from models_hub.storage.blobs import blob_open
+
+README = "README.md"
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ def commit_create(
 
     from models_hub.selectors import revision_resolve
 
+    readme_cards = _readme_cards(repo=repo, branch=branch, additions=additions, copies=copies)
     now = timezone.now()
     with transaction.atomic():
         ref = (
@@ -199,6 +203,11 @@ def commit_create(
         for addition in additions:
             tree[addition.path] = addition.blob.sha256
         _check_no_file_folder_clash(tree)
+        readme = tree.get(README)
+        readme_changed = readme != old_tree.get(README)
+        if readme_changed and readme is not None and readme not in readme_cards:
+            # A copy onto README.md from a head that moved after its card was read: no parsing under the lock.
+            raise PreconditionFailed(f"{README} changed while this commit was prepared. Please try again.")
         if tree == old_tree:
             # Nothing changes (a retried upload, the same bytes again): no empty commit, the head answers,
             # as on the public hub.
@@ -208,7 +217,8 @@ def commit_create(
         )
         ref.commit = commit
         ref.save(update_fields=["commit", "updated_at"])
-        _reindex(repo=repo, tree=tree if branch == "main" else None, when=now)
+        card = (readme_cards[readme] if readme else cards.Card()) if readme_changed else None
+        _reindex(repo=repo, tree=tree if branch == "main" else None, card=card, when=now)
     from models_hub.tasks import commit_analyze
 
     # robust: the commit has landed; a broker outage must not turn that into an error for the user.
@@ -216,31 +226,57 @@ def commit_create(
     return commit
 
 
-def _reindex(*, repo: Repository, tree: dict[str, str] | None, when) -> None:
-    """Refresh what listings and search read: card metadata, tags, the unsafe-file flag."""
+def _readme_card(repo: Repository, blob: Blob) -> cards.Card:
+    with blob_open(blob) as handle:
+        text = handle.read(cards.MAX_CARD_BYTES).decode("utf-8", errors="replace")
+    card = cards.parse_card(text, kind=repo.kind)
+    if card.errors:
+        raise BadRequest(f"Invalid metadata in {README}: {card.error}")
+    return card
+
+
+def _readme_cards(
+    *, repo: Repository, branch: str, additions: Sequence[FileAddition], copies: Sequence[FileCopy]
+) -> dict[str, cards.Card]:
+    """The cards of every README.md this commit may put at the root, by blob, checked before any lock.
+
+    Reading YAML takes time: under the branch lock (and SQLite's single writer) it would stall
+    every other commit for as long, so it happens here, and the transaction only looks results up.
+    """
+    from models_hub.selectors import revision_resolve
+
+    blobs = {a.blob.sha256: a.blob for a in additions if a.path == README}
+    for copy in copies:
+        if copy.dest_path == README:
+            source = revision_resolve(repo, copy.src_revision or branch)
+            entry = TreeEntry.objects.filter(commit=source, path=copy.src_path).select_related("blob").first()
+            if entry is not None:
+                blobs[entry.blob_id] = entry.blob
+    return {sha: _readme_card(repo, blob) for sha, blob in blobs.items()}
+
+
+def _reindex(*, repo: Repository, tree: dict[str, str] | None, card: cards.Card | None, when) -> None:
+    """Refresh what listings and search read: card metadata, tags, the unsafe-file flag.
+
+    `tree` is the new tree of main (None for other branches); `card` its README's card, None when
+    README.md did not change (what was indexed from it still holds).
+    """
     fields = ["updated_at"]
     repo.updated_at = when
     if tree is not None:
-        readme_sha = tree.get("README.md")
-        metadata: dict = {}
-        body = ""
-        if readme_sha:
-            blob = Blob.objects.get(sha256=readme_sha)
-            with blob_open(blob) as handle:
-                text = handle.read(cards.MAX_CARD_BYTES).decode("utf-8", errors="replace")
-            card = cards.parse_card(text)
-            metadata, body = card.metadata, card.body
-        indexed = cards.indexed_fields(metadata)
-        tags = cards.card_tags(metadata)
-        repo.card_data = metadata
-        repo.summary = cards.summary_of(body)
+        # Blobs stored before pickle detection (None) are judged when the commit is analysed.
+        repo.has_unsafe_files = Blob.objects.filter(sha256__in=tree.values(), is_pickle=True).exists()
+        fields.append("has_unsafe_files")
+    if tree is not None and card is not None:
+        indexed = cards.indexed_fields(card.metadata)
+        tags = cards.card_tags(card.metadata)
+        repo.card_data = card.metadata
+        repo.summary = cards.summary_of(card.body)
         repo.license = indexed["license"]
         repo.pipeline_tag = indexed["pipeline_tag"]
         repo.library_name = indexed["library_name"]
-        # Blobs stored before pickle detection (None) are judged when the commit is analysed.
-        repo.has_unsafe_files = Blob.objects.filter(sha256__in=tree.values(), is_pickle=True).exists()
         repo.search_text = _search_text(repo, tags)
-        fields += ["card_data", "summary", "license", "pipeline_tag", "library_name", "has_unsafe_files", "search_text"]
+        fields += ["card_data", "summary", "license", "pipeline_tag", "library_name", "search_text"]
         RepoTag.objects.filter(repository=repo).exclude(name__in=tags).delete()
         existing = set(RepoTag.objects.filter(repository=repo).values_list("name", flat=True))
         RepoTag.objects.bulk_create([RepoTag(repository=repo, name=t) for t in tags if t not in existing])

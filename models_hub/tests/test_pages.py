@@ -268,16 +268,6 @@ def test_new_repo_edit_page_offers_a_card_template(alice):
     assert "\nlicense: apache-2.0" not in html  # no licence the owner never chose
 
 
-def test_edit_card_with_invalid_yaml_is_saved_with_a_warning(alice, repo):
-    client = client_for(alice)
-    content = "---\nlicense: [unclosed\n---\n\n# Still saved\n"
-    response = client.post("/alice/tiny/edit/main/README.md", {"content": content, "summary": "Bad yaml"}, follow=True)
-    html = response.content.decode()
-    assert "metadata was ignored" in html and "<h1>Still saved</h1>" in html
-    repo.refresh_from_db()
-    assert repo.license == ""
-
-
 def test_large_files_are_not_displayed_inline(alice):
     repo = make_repo(owner=alice, name="large")
     make_commit(repo=repo, author=alice, files={"big.txt": b"a" * (1024 * 1024 + 1)})

@@ -150,27 +150,30 @@ def _current_card(repo: Repository) -> str:
 @require_http_methods(["GET", "POST"])
 @repo_page(WRITE)
 def card_edit(request: HttpRequest, repo: Repository) -> HttpResponse:
-    """Edit README.md on main. Bad YAML is saved anyway (as the public hub does) with a warning."""
+    """Edit README.md on main. Invalid metadata is refused, as the public hub refuses it, and nothing is stored."""
     initial = {"content": _current_card(repo), "summary": "Update README.md"}
     form = CardEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         content = form.cleaned_data["content"].replace("\r\n", "\n")
-        try:
-            services.commit_create(
-                repo=repo,
-                author=request.user,
-                title=form.cleaned_data["summary"],
-                description=form.cleaned_data["description"],
-                additions=[services.FileAddition("README.md", blob_store_bytes(content.encode()))],
-            )
-        except HubError as exc:
-            form.add_error(None, exc.message)
+        card = cards.parse_card(content, kind=repo.kind)
+        if card.errors:
+            form.add_error("content", f"Invalid metadata in README.md: {card.error}")
         else:
-            problem = cards.parse_card(content).error
-            if problem:
-                messages.warning(request, f"Saved, but the metadata was ignored. {problem}")
+            try:
+                services.commit_create(
+                    repo=repo,
+                    author=request.user,
+                    title=form.cleaned_data["summary"],
+                    description=form.cleaned_data["description"],
+                    additions=[services.FileAddition("README.md", blob_store_bytes(content.encode()))],
+                )
+            except HubError as exc:
+                form.add_error(None, exc.message)
             else:
-                messages.success(request, "Saved README.md.")
-            return redirect(repo.get_absolute_url())
+                if card.warnings:
+                    messages.warning(request, f"Saved README.md, with a warning: {'; '.join(card.warnings)}.")
+                else:
+                    messages.success(request, "Saved README.md.")
+                return redirect(repo.get_absolute_url())
     context = {**tab_context(request, "edit"), "form": form}
     return render(request, "models_hub/card_edit.html", context, status=400 if form.errors else 200)

@@ -21,16 +21,19 @@ COMMITS_PER_PAGE = 50
 PICKLE_PATHS_SHOWN = 20
 
 
-def _readme(repo: Repository, commit: Commit) -> tuple[cards.Card, str]:
-    """The card at `commit` and its body rendered through the sanitiser (safe to mark safe)."""
+def _card_html(repo: Repository, commit: Commit) -> str:
+    """README.md's body at `commit`, rendered through the sanitiser (safe to mark safe).
+
+    Its metadata is read once, when it is committed (repo.card_data): a page view reads no YAML.
+    """
     try:
         entry = selectors.file_entry(commit, "README.md")
     except EntryNotFound:
-        return cards.Card(), ""
+        return ""
     with blob_open(entry.blob) as handle:
         text = handle.read(cards.MAX_CARD_BYTES).decode("utf-8", errors="replace")
-    card = cards.parse_card(text)
-    return card, cards.render_markdown(card.body, repo_url=repo.get_absolute_url(), revision=commit.oid)
+    _front_matter, body = cards.split_card(text)
+    return cards.render_markdown(body, repo_url=repo.get_absolute_url(), revision=commit.oid)
 
 
 def _refs(repo: Repository) -> dict[str, list[str]]:
@@ -45,14 +48,14 @@ def _refs(repo: Repository) -> dict[str, list[str]]:
 @repo_page()
 def repo_detail(request: HttpRequest, repo: Repository) -> HttpResponse:
     head = selectors.head_commit(repo)
-    card, card_html = _readme(repo, head)
     fields = cards.indexed_fields(repo.card_data)
     context = {
         **tab_context(request, "card"),
         "head": head,
-        "card": card,
-        "card_html": mark_safe(card_html),  # noqa: S308 - nh3 allow-list output
+        "card_html": mark_safe(_card_html(repo, head)),  # noqa: S308 - nh3 allow-list output
         "fields": fields,
+        "base_models": cards.repo_links(fields["base_model"], kind=Repository.Kind.MODEL),
+        "card_datasets": cards.repo_links(fields["datasets"], kind=Repository.Kind.DATASET),
         "files": selectors.tree_listing(head)[:12],
         "pickle_paths": selectors.pickle_paths(head, limit=PICKLE_PATHS_SHOWN) if repo.has_unsafe_files else [],
         "pickle_paths_shown": PICKLE_PATHS_SHOWN,
@@ -162,7 +165,7 @@ def blob(request: HttpRequest, repo: Repository, rest: str) -> HttpResponse:
     preview = highlight.preview_blob(path, entry.blob)
     rendered = ""
     if preview.text is not None and path.lower().endswith(".md"):
-        rendered = cards.render_markdown(cards.parse_card(preview.text).body)
+        rendered = cards.render_markdown(cards.split_card(preview.text)[1])
     parts = path.split("/")
     context = {
         **tab_context(request, "files"),
