@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "models_hub",
     "feedback",
     "training",
+    "inference",
 ]
 
 MIDDLEWARE = [
@@ -217,6 +218,8 @@ if CELERY_BROKER_URL == "filesystem://":
         "store_processed": False,
         # kombu's default is a "control" folder in the current directory (broadcasts such as worker pings).
         "control_folder": str(_broker_dir / "control"),
+        # kombu polls the folder (1 s by default); generation is interactive, so look every 50 ms.
+        "polling_interval": 0.05,
     }
     # kombu creates none of these folders itself.
     for _folder in ("queue", "processed", "control"):
@@ -242,6 +245,18 @@ CELERY_TASK_ROUTES = {
     "inference.*": {"queue": "inference"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# One inference task at a time per worker process: it batches what is queued for the same model itself.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+
+# Generation (inference/): limits, the worker's model memory and batching, an optional external backend.
+FLYWHEEL_MAX_NEW_TOKENS = env_int("FLYWHEEL_MAX_NEW_TOKENS", 512)
+FLYWHEEL_MAX_PROMPT_CHARS = env_int("FLYWHEEL_MAX_PROMPT_CHARS", 16_000)
+FLYWHEEL_GENERATIONS_PER_MINUTE = env_int("FLYWHEEL_GENERATIONS_PER_MINUTE", 60)
+FLYWHEEL_INFERENCE_MEMORY_BYTES = env_int("FLYWHEEL_INFERENCE_MEMORY_BYTES", 4 * 1024**3)
+FLYWHEEL_MAX_BATCH = env_int("FLYWHEEL_MAX_BATCH", 16)
+FLYWHEEL_BATCH_WINDOW_MS = env_int("FLYWHEEL_BATCH_WINDOW_MS", 20)
+FLYWHEEL_INFERENCE_URL = env_str("FLYWHEEL_INFERENCE_URL")  # an OpenAI-compatible server instead of the worker
+FLYWHEEL_INFERENCE_API_KEY = env_str("FLYWHEEL_INFERENCE_API_KEY")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Shared by every web process on a machine (the facet lists are cached here); Redis when CACHE_URL is set.

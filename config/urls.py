@@ -5,6 +5,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
+from inference.urls import api_urlpatterns as generation_api
+from inference.urls import openai_urlpatterns
 
 admin.site.site_header = "Flywheel administration"
 admin.site.site_title = "Flywheel admin"
@@ -24,6 +26,9 @@ urlpatterns = [
         ),
         name="api-redoc",
     ),
+    path("api/v1/", include((generation_api, "generations"))),
+    # The OpenAI-compatible API for chat front ends, agent frameworks and evaluation tools.
+    path("v1/", include(openai_urlpatterns)),
     path("api/v1/", include("models_hub.api.urls")),
     path("api/v1/", include("accounts.api_urls")),
     # The Hugging Face Hub protocol: /api/... and /<repo>/resolve/..., as the stock clients expect.

@@ -12,6 +12,8 @@ from models_hub.errors import HubError
 def exception_handler(exc, context):
     if isinstance(exc, HubError):
         headers = {"X-Error-Code": exc.code} if exc.code else {}
+        if getattr(exc, "retry_after", None):
+            headers["Retry-After"] = str(exc.retry_after)
         return Response({"error": exc.message}, status=exc.status, headers=headers)
     if isinstance(exc, UnreadablePostError):  # the client went away mid-body (or sent an unreadable one)
         return Response({"error": f"{exc} Nothing was stored."}, status=400)

@@ -1,0 +1,160 @@
+"""The inference worker: claim a generation, batch the ones queued for the same commit, run, record.
+
+The ORM adapter around `inference.engine` (pure ML). A worker process keeps loaded models in an LRU,
+so a revision is loaded once. Requests for one commit that are queued together run as one batch
+(dynamic batching): the first task to claim drains the queue of that commit, and the tasks of the
+generations it took find them claimed and return.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from inference.models import Generation
+
+log = logging.getLogger(__name__)
+_models = None
+CANCEL_CHECK_SECONDS = 0.1
+
+
+def model_cache():
+    global _models
+    if _models is None:
+        from inference.engine import ModelCache
+
+        _models = ModelCache(settings.FLYWHEEL_INFERENCE_MEMORY_BYTES)
+    return _models
+
+
+def _claim(pks: list, now: datetime) -> list[Generation]:
+    """Take queued generations for this worker; a pk another worker (or a retry of this task) took is skipped."""
+    claimed = []
+    for pk in pks:
+        if Generation.objects.filter(pk=pk, status=Generation.Status.QUEUED).update(
+            status=Generation.Status.RUNNING, started_at=now, heartbeat_at=now
+        ):
+            claimed.append(pk)
+    return list(Generation.objects.filter(pk__in=claimed).select_related("commit", "repository"))
+
+
+def generation_run(*, generation_id: str) -> int:
+    """Run `generation_id` and whatever else is queued for its commit; returns how many ran (0: already taken)."""
+    first = Generation.objects.filter(pk=generation_id, status=Generation.Status.QUEUED).values("commit_id").first()
+    if first is None:
+        return 0
+    # A short wait lets requests sent together arrive, so they share the batch.
+    time.sleep(settings.FLYWHEEL_BATCH_WINDOW_MS / 1000)
+    others = list(
+        Generation.objects.filter(status=Generation.Status.QUEUED, commit_id=first["commit_id"])
+        .exclude(pk=generation_id)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[: settings.FLYWHEEL_MAX_BATCH - 1]
+    )
+    batch = _claim([generation_id, *others], timezone.now())
+    if not batch:
+        return 0
+    try:
+        if settings.FLYWHEEL_INFERENCE_URL:
+            from inference.remote import run_remote
+
+            for generation in batch:
+                run_remote(generation)
+        else:
+            _run_local(batch)
+    except Exception as exc:  # the reason goes to the people waiting; nothing is left running
+        log.exception("Generation batch failed")
+        Generation.objects.filter(pk__in=[g.pk for g in batch], status=Generation.Status.RUNNING).update(
+            status=Generation.Status.FAILED, error=_reason(exc), finished_at=timezone.now()
+        )
+    return len(batch)
+
+
+def _reason(exc: Exception) -> str:
+    from inference.engine import NotACausalLM
+    from inference.snapshot import UnusableModel
+
+    if isinstance(exc, UnusableModel | NotACausalLM):
+        return f"This revision cannot be run: {exc}"
+    return f"Generation failed: {type(exc).__name__}: {str(exc)[:500]}"
+
+
+class _Row:
+    """Callbacks for one generation: throttled text updates that double as heartbeats, and cancel checks."""
+
+    def __init__(self, generation: Generation) -> None:
+        self.pk = generation.pk
+        self.cancelled = False
+        self.checked_at = 0.0
+        self.first_token_recorded = False
+
+    def on_text(self, text: str, tokens: int) -> None:
+        now = timezone.now()
+        fields = {"text": text, "completion_tokens": tokens, "heartbeat_at": now}
+        if tokens and not self.first_token_recorded:
+            fields["first_token_at"] = now
+            self.first_token_recorded = True
+        Generation.objects.filter(pk=self.pk).update(**fields)
+
+    def should_stop(self) -> bool:
+        now = time.monotonic()
+        if not self.cancelled and now - self.checked_at >= CANCEL_CHECK_SECONDS:
+            self.checked_at = now
+            self.cancelled = Generation.objects.filter(pk=self.pk, cancel_requested=True).exists()
+        return self.cancelled
+
+
+def _run_local(batch: list[Generation]) -> None:
+    from inference.engine import Request, SamplingParams, encode_prompt, generate_batch, load_model
+    from inference.snapshot import snapshot_dir
+
+    commit = batch[0].commit
+    loaded = model_cache().get(commit.oid, lambda: load_model(snapshot_dir(commit)))
+    requests: dict[int, list[tuple[Generation, Request]]] = defaultdict(list)
+    for generation in batch:
+        ids = encode_prompt(
+            loaded, prompt=generation.prompt, system=generation.system_prompt, messages=generation.messages
+        )
+        room = loaded.max_positions - generation.max_new_tokens
+        if len(ids) > room:
+            _finish(generation, status=Generation.Status.FAILED, error=_too_long(len(ids), loaded.max_positions))
+            continue
+        row = _Row(generation)
+        request = Request(
+            prompt_ids=ids,
+            params=SamplingParams(**generation.sampling()),
+            on_text=row.on_text,
+            should_stop=row.should_stop,
+            stop=generation.stop,
+        )
+        # Rows of one length run together: no padding, so a seed gives the same text alone or batched.
+        requests[len(ids)].append((generation, request))
+    for group in requests.values():
+        generate_batch(loaded, [request for _, request in group])
+        for generation, request in group:
+            _finish(
+                generation,
+                status=Generation.Status.CANCELLED if request.finish_reason == "cancelled" else Generation.Status.DONE,
+                text=request.text,
+                finish_reason=request.finish_reason,
+                prompt_tokens=len(request.prompt_ids),
+                completion_tokens=len(request.completion_ids),
+                device=f"{loaded.device} {loaded.dtype}",
+            )
+
+
+def _too_long(tokens: int, limit: int) -> str:
+    return f"The prompt is {tokens} tokens; with max_new_tokens it exceeds the model's {limit}-token context."
+
+
+def _finish(generation: Generation, *, status: str, **fields) -> None:
+    Generation.objects.filter(pk=generation.pk).update(
+        status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
+    )
+    if fields.get("error"):
+        log.info("Generation %s failed: %s", generation.pk, fields["error"])

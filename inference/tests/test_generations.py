@@ -1,0 +1,198 @@
+"""Generations through the REST API and a real Celery worker on the configured broker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from accounts.services import token_create
+from conftest import client_for, make_commit, make_repo
+from inference import services
+from inference.models import Generation
+from inference.tests.conftest import make_model_repo
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def bearer(user) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token_create(user=user, name='t').secret}"}
+
+
+def post(client, body: dict, **headers):
+    return client.post("/api/v1/generations", json.dumps(body), content_type="application/json", **headers)
+
+
+def finished(pk) -> Generation | None:
+    generation = Generation.objects.get(pk=pk)
+    return generation if generation.is_finished else None
+
+
+def test_generate_through_the_api_pins_the_commit_and_records_everything(celery_worker, alice, tiny_model_files):
+    repo = make_model_repo(owner=alice, files=tiny_model_files)
+    head = repo.refs.get(name="main").commit.oid
+    client = client_for()
+
+    response = post(
+        client, {"model": "alice/tiny", "prompt": "The cat", "max_new_tokens": 12, "seed": 5}, **bearer(alice)
+    )
+
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["status"] == "queued" and body["commit"] == head and len(head) == 40
+    assert wait_for(lambda: finished(body["id"]))
+    detail = client.get(f"/api/v1/generations/{body['id']}", **bearer(alice)).json()
+    assert detail["status"] == "done", detail
+    assert detail["text"] and detail["commit"] == head and detail["model"] == "alice/tiny"
+    assert detail["parameters"]["seed"] == 5 and detail["parameters"]["max_new_tokens"] == 12
+    assert 0 < detail["usage"]["completion_tokens"] <= 12 and detail["usage"]["prompt_tokens"] > 0
+    timings = detail["timings"]
+    assert 0 <= timings["queue_seconds"] <= timings["first_token_seconds"] <= timings["total_seconds"]
+
+
+def test_same_seed_commit_and_parameters_give_the_same_text(celery_worker, alice, tiny_model_files):
+    make_model_repo(owner=alice, files=tiny_model_files)
+    client = client_for()
+    body = {"model": "alice/tiny", "prompt": "Once upon", "max_new_tokens": 16, "temperature": 1.0, "seed": 42}
+
+    ids = [post(client, body, **bearer(alice)).json()["id"] for _ in range(2)]
+    other = post(client, {**body, "seed": 43}, **bearer(alice)).json()["id"]
+
+    assert wait_for(lambda: all(finished(pk) for pk in [*ids, other]))
+    texts = [Generation.objects.get(pk=pk).text for pk in ids]
+    assert texts[0] == texts[1]
+    assert Generation.objects.get(pk=other).text != texts[0]
+
+
+def test_requests_queued_together_for_one_commit_run_as_one_batch(alice, tiny_model_files):
+    from inference.runner import generation_run
+
+    repo = make_model_repo(owner=alice, files=tiny_model_files)
+    # No worker here: the generations stay queued until this test runs the first one's task by hand.
+    generations = [
+        services.generation_request(user=alice, repo=repo, prompt="The dog", params={"max_new_tokens": 8, "seed": s})
+        for s in range(4)
+    ]
+
+    ran = generation_run(generation_id=str(generations[0].pk))
+
+    assert ran == 4
+    assert all(finished(g.pk) for g in generations)
+    # The other tasks find their generation taken and do nothing.
+    assert generation_run(generation_id=str(generations[1].pk)) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"max_new_tokens": 0}, "'max_new_tokens' must be between 1 and"),
+        ({"max_new_tokens": 10**6}, "'max_new_tokens' must be between 1 and"),
+        ({"temperature": "hot"}, "'temperature' must be a number"),
+        ({"temperature": True}, "'temperature' must be a number"),
+        ({"top_p": 0}, "'top_p' must be between"),
+        ({"seed": -1}, "'seed' must be between"),
+        ({"seed": 1.5}, "'seed' must be an integer"),
+        ({"prompt": ""}, "The prompt is empty"),
+        ({"prompt": "x" * 20_000}, "The prompt is too long"),
+        ({"model": "tiny"}, "'model' must be 'owner/name'"),
+        ({"revision": "nope"}, "Invalid rev id: nope"),
+    ],
+)
+def test_bad_requests_are_refused_with_a_reason(alice, tiny_model_files, body, message):
+    make_model_repo(owner=alice, files=tiny_model_files)
+
+    response = post(client_for(), {"model": "alice/tiny", "prompt": "Hi", **body}, **bearer(alice))
+
+    assert response.status_code in (400, 404), response.content
+    assert message in response.json()["error"]
+    assert not Generation.objects.exists()
+
+
+def test_pickle_only_weights_are_refused(alice):
+    repo = make_repo(owner=alice)
+    make_commit(
+        repo=repo,
+        author=alice,
+        files={"config.json": b'{"architectures": ["GPT2LMHeadModel"]}', "pytorch_model.bin": b"\x80\x04"},
+    )
+
+    response = post(client_for(), {"model": "alice/tiny", "prompt": "Hi"}, **bearer(alice))
+
+    assert response.status_code == 400
+    assert "only has pickle-based weights (pytorch_model.bin)" in response.json()["error"]
+
+
+def test_a_private_model_is_not_found_for_strangers(alice, charlie, tiny_model_files):
+    make_model_repo(owner=alice, files=tiny_model_files, private=True)
+
+    response = post(client_for(), {"model": "alice/tiny", "prompt": "Hi"}, **bearer(charlie))
+
+    assert response.status_code == 404
+
+
+def test_another_persons_generation_is_not_found(alice, charlie, tiny_model_files):
+    repo = make_model_repo(owner=alice, files=tiny_model_files)
+    generation = services.generation_request(user=alice, repo=repo, prompt="Hi")
+
+    assert client_for(charlie).get(f"/api/v1/generations/{generation.pk}").status_code == 404
+    assert client_for(alice).get(f"/api/v1/generations/{generation.pk}").status_code == 200
+    assert client_for(alice).get("/api/v1/generations/not-a-uuid").status_code == 404
+
+
+def test_anonymous_callers_must_authenticate(alice, tiny_model_files):
+    make_model_repo(owner=alice, files=tiny_model_files)
+
+    assert post(client_for(), {"model": "alice/tiny", "prompt": "Hi"}).status_code == 401
+
+
+def test_the_rate_limit_answers_429_with_retry_after(alice, tiny_model_files, settings):
+    settings.FLYWHEEL_GENERATIONS_PER_MINUTE = 2
+    make_model_repo(owner=alice, files=tiny_model_files)
+    client = client_for()
+
+    statuses = [post(client, {"model": "alice/tiny", "prompt": "Hi"}, **bearer(alice)) for _ in range(3)]
+
+    assert [r.status_code for r in statuses] == [202, 202, 429]
+    assert 1 <= int(statuses[2]["Retry-After"]) <= 61
+    assert Generation.objects.count() == 2
+
+
+def test_cancelling_a_queued_generation_ends_it(alice, tiny_model_files):
+    make_model_repo(owner=alice, files=tiny_model_files)
+    client = client_for(alice)
+    pk = post(client, {"model": "alice/tiny", "prompt": "Hi"}).json()["id"]
+
+    response = client.post(f"/api/v1/generations/{pk}/cancel")
+
+    assert response.json()["status"] == "cancelled"
+
+
+def test_the_stream_sends_text_then_the_finished_generation(celery_worker, alice, tiny_model_files):
+    make_model_repo(owner=alice, files=tiny_model_files)
+    client = client_for(alice)
+    pk = post(client, {"model": "alice/tiny", "prompt": "The cat", "max_new_tokens": 10, "seed": 1}).json()["id"]
+
+    response = client.get(f"/api/v1/generations/{pk}/stream")
+    events = b"".join(response.streaming_content).decode()
+
+    assert response["Content-Type"] == "text/event-stream"
+    assert "event: text" in events
+    final = json.loads(events.rsplit("event: done\ndata: ", 1)[1])
+    assert final["text"] == Generation.objects.get(pk=pk).text
+
+
+def test_a_worker_that_died_leaves_no_generation_running_forever(alice, tiny_model_files):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    repo = make_model_repo(owner=alice, files=tiny_model_files)
+    generation = services.generation_request(user=alice, repo=repo, prompt="Hi")
+    Generation.objects.filter(pk=generation.pk).update(
+        status="running", heartbeat_at=timezone.now() - timedelta(minutes=5)
+    )
+
+    assert services.generations_reap() == 1
+    generation.refresh_from_db()
+    assert generation.status == "failed" and "worker stopped" in generation.error
