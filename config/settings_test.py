@@ -20,3 +20,8 @@ if STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
 
 # Live-server threads must not keep connections open, or dropping the test database waits on them.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # A file, as `make run` uses, not the in-memory default: live-server threads, the Celery worker thread and
+    # the test then share it through WAL and the busy timeout, where shared-cache memory fails with "table is locked".
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(DATA_DIR) / "test.sqlite3")}  # noqa: F405

@@ -13,7 +13,6 @@ from rest_framework.views import APIView
 
 from inference import selectors, services, streaming
 from inference.models import Generation
-from models_hub import selectors as hub_selectors
 from models_hub.api.common import ERRORS, Unauthorized
 from models_hub.errors import BadRequest
 
@@ -86,7 +85,7 @@ class GenerationCreateApi(APIView):
             raise BadRequest(_first_error(serializer.errors))
         data = serializer.validated_data
         namespace, name, at_revision = split_model_id(data["model"])
-        repo = hub_selectors.repo_get_for_user(kind="model", namespace=namespace, name=name, user=request.user)
+        repo = selectors.model_for_generation(user=request.user, namespace=namespace, name=name)
         generation = services.generation_request(
             user=request.user,
             repo=repo,

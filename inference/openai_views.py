@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.authentication import InvalidToken, authenticate_bearer
-from inference import services, streaming
+from inference import selectors, services, streaming
 from inference.api import split_model_id, sse_response
 from inference.models import Generation
 from models_hub import selectors as hub_selectors
@@ -91,7 +91,7 @@ def models_list(request: HttpRequest):
 @openai_view
 def model_detail(request: HttpRequest, model_id: str):
     namespace, name, _ = split_model_id(model_id)
-    repo = hub_selectors.repo_get_for_user(kind="model", namespace=namespace, name=name, user=request.user)
+    repo = hub_selectors.repo_access_for(request.user, kind="model", namespace=namespace, name=name).repo
     return JsonResponse(_model_json(repo))
 
 
@@ -162,7 +162,7 @@ def _messages(body: dict) -> tuple[str, list[dict]]:
 
 def _queue(request: HttpRequest, body: dict, *, prompt: str = "", system: str = "", messages=None) -> Generation:
     namespace, name, revision = split_model_id(body["model"])
-    repo = hub_selectors.repo_get_for_user(kind="model", namespace=namespace, name=name, user=request.user)
+    repo = selectors.model_for_generation(user=request.user, namespace=namespace, name=name)
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     return services.generation_request(
         user=request.user,

@@ -6,8 +6,18 @@ import uuid
 
 from accounts.models import User
 from inference.models import Generation
-from models_hub.errors import NotFound
+from models_hub.errors import GatedRepo, NotFound
 from models_hub.models import Repository
+from models_hub.selectors import repo_access_for
+
+
+def model_for_generation(*, user: User | None, namespace: str, name: str) -> Repository:
+    """A model `user` may run: they can read it and, for a gated model, download its weights."""
+    access = repo_access_for(user, kind=Repository.Kind.MODEL, namespace=namespace, name=name)
+    refusal = access.gate_refusal()
+    if refusal:
+        raise GatedRepo(refusal)
+    return access.repo
 
 
 def generation_get_for_user(*, generation_id: str, user: User | None) -> Generation:

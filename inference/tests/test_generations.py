@@ -196,3 +196,17 @@ def test_a_worker_that_died_leaves_no_generation_running_forever(alice, tiny_mod
     assert services.generations_reap() == 1
     generation.refresh_from_db()
     assert generation.status == "failed" and "worker stopped" in generation.error
+
+
+def test_a_gated_model_runs_only_for_people_with_access(alice, charlie, tiny_model_files):
+    from models_hub import services as hub_services
+
+    repo = make_model_repo(owner=alice, files=tiny_model_files)
+    hub_services.repo_update_settings(repo=repo, gated="manual")
+
+    refused = post(client_for(), {"model": "alice/tiny", "prompt": "Hi"}, **bearer(charlie))
+    hub_services.access_grant(repo=repo, actor=alice, username="charlie")
+    allowed = post(client_for(), {"model": "alice/tiny", "prompt": "Hi"}, **bearer(charlie))
+
+    assert refused.status_code == 403 and "restricted" in refused.json()["error"]
+    assert allowed.status_code == 202
