@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.common import RssSampler, free_port, server_env, start_gunicorn, stop_gunicorn
+from bench.common import RssSampler, free_port, make_source, put_raw, server_env, start_gunicorn, stop_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -48,22 +47,6 @@ user = User.objects.create_user(username="bench", email="bench@example.com", pas
 services.repo_create(kind="model", namespace="bench", name="upload", creator=user)
 print(json.dumps({"token": token_create(user=user, name="bench", scope="write").secret}))
 """
-
-
-def make_source(path: Path, size: int) -> str:
-    """Random bytes (nothing compresses or deduplicates them); returns their SHA-256."""
-    digest = hashlib.sha256()
-    block = os.urandom(8 * MIB)
-    with open(path, "wb") as handle:
-        left = size
-        while left > 0:
-            piece = block[: min(len(block), left)]
-            # Vary each block so no two are equal.
-            piece = left.to_bytes(8, "little") + piece[8:]
-            handle.write(piece)
-            digest.update(piece)
-            left -= len(piece)
-    return digest.hexdigest()
 
 
 def multipart(path: Path, field_path: str, boundary: str) -> tuple[list[bytes], int]:
@@ -107,26 +90,7 @@ def upload(port: int, token: str, source: Path, repo_path: str = "weights/big.bi
 
 
 def upload_raw(port: int, token: str, source: Path, repo_path: str, sha256: str) -> tuple[float, dict]:
-    """PUT the file as the body: headers through http.client, the bytes by sendfile() (no copies here)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    conn.connect()
-    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MIB)
-    start = time.perf_counter()
-    conn.putrequest("PUT", f"/api/v1/repos/model/bench/upload/files/main/{repo_path}")
-    conn.putheader("Authorization", f"Bearer {token}")
-    conn.putheader("Content-Type", "application/octet-stream")
-    conn.putheader("Content-Length", str(source.stat().st_size))
-    conn.putheader("X-Content-SHA256", sha256)
-    conn.putheader("X-Commit-Message", "Bench upload (raw)")
-    conn.endheaders()
-    with open(source, "rb") as handle:
-        conn.sock.sendfile(handle)
-    response = conn.getresponse()
-    payload = response.read()
-    elapsed = time.perf_counter() - start
-    if response.status != 201:
-        raise RuntimeError(f"raw upload answered {response.status}: {payload[:500]!r}")
-    return elapsed, json.loads(payload)
+    return put_raw(port, token, source, f"model/bench/upload/files/main/{repo_path}", sha256)
 
 
 def download(port: int, url: str, headers: dict | None = None) -> tuple[float, int, bytes, int]:

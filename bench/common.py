@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
+import json
 import os
 import signal
 import socket
@@ -13,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+MIB = 1024 * 1024
 
 
 def free_port() -> int:
@@ -138,3 +142,44 @@ class RssSampler(threading.Thread):
     def growth(self) -> int:
         """The largest growth of any single worker (one request is served by one worker)."""
         return max(self.peak[pid] - self.baseline.get(pid, self.peak[pid]) for pid in self.peak)
+
+
+def make_source(path: Path, size: int) -> str:
+    """Random bytes (nothing compresses or deduplicates them); returns their SHA-256."""
+    digest = hashlib.sha256()
+    block = os.urandom(8 * MIB)
+    with open(path, "wb") as handle:
+        left = size
+        while left > 0:
+            piece = block[: min(len(block), left)]
+            # Vary each block so no two are equal.
+            piece = left.to_bytes(8, "little") + piece[8:]
+            handle.write(piece)
+            digest.update(piece)
+            left -= len(piece)
+    return digest.hexdigest()
+
+
+def put_raw(port: int, token: str, source: Path, repo_file_url: str, sha256: str) -> tuple[float, dict]:
+    """PUT /api/v1/repos/<repo_file_url> with the file as the body: headers through http.client, the
+    bytes by sendfile() (no copies in this process, so the client costs almost nothing)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.connect()
+    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MIB)
+    start = time.perf_counter()
+    conn.putrequest("PUT", f"/api/v1/repos/{repo_file_url}")
+    conn.putheader("Authorization", f"Bearer {token}")
+    conn.putheader("Content-Type", "application/octet-stream")
+    conn.putheader("Content-Length", str(source.stat().st_size))
+    conn.putheader("X-Content-SHA256", sha256)
+    conn.putheader("X-Commit-Message", "Bench upload (raw)")
+    conn.endheaders()
+    with open(source, "rb") as handle:
+        conn.sock.sendfile(handle)
+    response = conn.getresponse()
+    payload = response.read()
+    elapsed = time.perf_counter() - start
+    conn.close()
+    if response.status != 201:
+        raise RuntimeError(f"raw upload answered {response.status}: {payload[:500]!r}")
+    return elapsed, json.loads(payload)

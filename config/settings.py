@@ -170,7 +170,9 @@ FILE_UPLOAD_HANDLERS = ["models_hub.storage.upload_handlers.HashingFileUploadHan
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 FLYWHEEL_MAX_UPLOAD_BYTES = env_int("FLYWHEEL_MAX_UPLOAD_BYTES", 50 * 1024**3)
-FLYWHEEL_UPLOAD_CHUNK_BYTES = env_int("FLYWHEEL_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024)
+# Browser upload chunks: each PATCH streams into the upload's file, so a big chunk costs no memory;
+# fewer requests cost less. A dropped connection keeps the bytes that arrived either way.
+FLYWHEEL_UPLOAD_CHUNK_BYTES = env_int("FLYWHEEL_UPLOAD_CHUNK_BYTES", 64 * 1024 * 1024)
 # Raw API uploads bypass the page cache (fastest on local disks); turn off on slow or network disks.
 FLYWHEEL_UPLOAD_DIRECT_IO = env_bool("FLYWHEEL_UPLOAD_DIRECT_IO", True)
 # Files at least this big are presented as LFS objects in the Hub protocol (as the public hub does).

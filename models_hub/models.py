@@ -310,6 +310,9 @@ class UploadSession(models.Model):
     path = models.CharField(max_length=1024)
     size = models.BigIntegerField()
     offset = models.BigIntegerField(default=0)
+    # The SHA-256 of the first `offset` bytes, as a resumable hasher's saved state: the commit then
+    # needs no second read of the file. Saved in the same update as `offset`.
+    hash_state = models.BinaryField(null=True, blank=True, editable=False)
     blob = models.ForeignKey(Blob, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -15,6 +15,9 @@ shutil.copyfile on the same disk, with a worker growing by 16 MiB.
 
     received = receive_body(request, length=content_length, limit=settings.FLYWHEEL_MAX_UPLOAD_BYTES)
     blob = blob_from_temp_file(path=received.path, sha256=received.sha256, size=received.size)
+
+A resumable upload's chunk goes through the same pipeline into its own file at its offset
+(receive_into), with the hash state carried over from the chunks before it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import mmap
 import os
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -137,10 +141,17 @@ def body_source(request: HttpRequest) -> BodySource:
 
 
 def _fill(source: BodySource, view: memoryview) -> int:
-    """Fill `view` completely unless the body ends first; returns the bytes read."""
+    """Fill `view` completely unless the body ends first (or the client goes away); returns the bytes read.
+
+    The caller sees a short count either way and decides: a temporary file is thrown away, a
+    resumable upload keeps what arrived.
+    """
     filled = 0
     while filled < len(view):
-        count = source.readinto(view[filled:])
+        try:
+            count = source.readinto(view[filled:])
+        except IncompleteBody:
+            break
         if not count:
             break
         filled += count
@@ -174,11 +185,6 @@ class _Stage(threading.Thread):
         self.after.put(None)
 
 
-def _write_all(fd: int, view: memoryview) -> None:
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 class _FileWriter:
     """Writes buffers one after another, bypassing the page cache where the file system allows.
 
@@ -188,9 +194,9 @@ class _FileWriter:
     the last, partial buffer (or a file system that refuses O_DIRECT) goes through the cache.
     """
 
-    def __init__(self, fd: int, path: str, *, direct: bool = True) -> None:
+    def __init__(self, fd: int, path: str, *, direct: bool = True, offset: int = 0) -> None:
         self.fd = fd
-        self.offset = 0
+        self.offset = offset
         self.direct: int | None = None
         flag = getattr(os, "O_DIRECT", 0)
         if flag and direct:
@@ -200,7 +206,7 @@ class _FileWriter:
                 self.direct = None
 
     def __call__(self, view: memoryview) -> None:
-        if self.direct is not None and len(view) % ALIGN == 0:
+        if self.direct is not None and len(view) % ALIGN == 0 and self.offset % ALIGN == 0:
             try:
                 view = self._pwrite(self.direct, view)
             except OSError as exc:
@@ -222,11 +228,6 @@ class _FileWriter:
             self.direct = None
 
 
-def _consume(fd: int, digest, view: memoryview) -> None:
-    digest.update(view)
-    _write_all(fd, view)
-
-
 def receive_to_temp(
     source: BodySource, *, length: int, limit: int, chunk_bytes: int = CHUNK_BYTES, depth: int = DEPTH
 ) -> ReceivedFile:
@@ -237,16 +238,20 @@ def receive_to_temp(
     """
     if length > limit:
         raise BlobTooLarge(limit)
-    chunk_bytes = max(1, min(chunk_bytes, length or 1))
     handle = new_temp_file()
     digest = hashlib.sha256()
     try:
         with handle:
-            fd = handle.fileno()
-            if length <= chunk_bytes:
-                size = _receive_inline(source, fd, digest, length)
-            else:
-                size = _receive_pipelined(source, fd, handle.name, digest, length, chunk_bytes, depth)
+            size = receive_into(
+                source,
+                fd=handle.fileno(),
+                path=handle.name,
+                offset=0,
+                length=length,
+                hash_update=digest.update,
+                chunk_bytes=chunk_bytes,
+                depth=depth,
+            )
             if size < length:
                 raise IncompleteBody(f"The body ended after {size:,} of {length:,} bytes.")
     except BaseException:
@@ -255,39 +260,75 @@ def receive_to_temp(
     return ReceivedFile(path=handle.name, sha256=digest.hexdigest(), size=size)
 
 
-def _receive_inline(source: BodySource, fd: int, digest, length: int) -> int:
-    view = memoryview(bytearray(length))
-    size = _fill(source, view)
-    _consume(fd, digest, view[:size])
-    return size
+def receive_into(
+    source: BodySource,
+    *,
+    fd: int,
+    path: str,
+    offset: int,
+    length: int,
+    hash_update: Callable[[memoryview], object],
+    chunk_bytes: int = CHUNK_BYTES,
+    depth: int = DEPTH,
+) -> int:
+    """Read up to `length` bytes from `source` into the open file `fd` (at `path`) from `offset`,
+    passing them to `hash_update` in order; returns how many arrived (fewer if the body ended early).
+
+    Whatever is returned was both written and hashed. A write error (disk full) is raised after
+    the stages stop; the file then holds an unknown number of bytes past `offset`.
+    """
+    chunk_bytes = max(1, min(chunk_bytes, length or 1))
+    if length <= chunk_bytes:
+        view = memoryview(bytearray(length))
+        size = _fill(source, view)
+        hash_update(view[:size])
+        _pwrite_all(fd, view[:size], offset)
+        return size
+    return _receive_pipelined(source, fd, path, offset, hash_update, length, chunk_bytes, depth)
+
+
+def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
+    while view:
+        written = os.pwrite(fd, view, offset)
+        offset += written
+        view = view[written:]
 
 
 def _receive_pipelined(
-    source: BodySource, fd: int, path: str, digest, length: int, chunk_bytes: int, depth: int
+    source: BodySource,
+    fd: int,
+    path: str,
+    offset: int,
+    hash_update: Callable[[memoryview], object],
+    length: int,
+    chunk_bytes: int,
+    depth: int,
 ) -> int:
     free: queue.Queue = queue.Queue()  # buffers back from the last stage (None once it has stopped)
     # A deployment whose disk is much slower than its network may prefer the page cache to absorb
     # bursts (FLYWHEEL_UPLOAD_DIRECT_IO = False): uploads then end before the bytes reach the disk.
-    file_writer = _FileWriter(fd, path, direct=settings.FLYWHEEL_UPLOAD_DIRECT_IO)
-    hasher = _Stage(digest.update, free)
+    file_writer = _FileWriter(fd, path, direct=settings.FLYWHEEL_UPLOAD_DIRECT_IO, offset=offset)
+    hasher = _Stage(hash_update, free)
     writer = _Stage(file_writer, hasher.inbox)
     # Anonymous mmaps: page-aligned, as O_DIRECT needs.
     buffers = [mmap.mmap(-1, chunk_bytes) for _ in range(depth)]
     hasher.start()
     writer.start()
     size = 0
+    # Resuming mid-block: the first buffer ends on a block boundary, so the writes after it can bypass the cache.
+    want = min(chunk_bytes - offset % ALIGN, length)
     try:
         while size < length and writer.error is None and hasher.error is None:
             if buffers:
                 buffer = buffers.pop()
             else:
                 buffer, _ = free.get()
-            want = min(chunk_bytes, length - size)
             count = _fill(source, memoryview(buffer)[:want])
             writer.inbox.put((buffer, count))
             size += count
             if count < want:
                 break  # the body ended early: the caller reports it
+            want = min(chunk_bytes, length - size)
     finally:
         writer.inbox.put(None)
         writer.join()

@@ -10,16 +10,17 @@ import base64
 import binascii
 import contextlib
 import fcntl
-import hashlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import IO
 from uuid import UUID
 
 from django.conf import settings
 from django.utils import timezone
+from rehashes import PySha256
 
 from accounts.models import User
 from models_hub import services
@@ -27,6 +28,7 @@ from models_hub.errors import BadRequest, Conflict, HubError, PayloadTooLarge, R
 from models_hub.models import Commit, Repository, UploadSession
 from models_hub.selectors import repo_access
 from models_hub.services.upload_checks import check_received_file, clean_path
+from models_hub.storage import streaming
 from models_hub.storage.blobs import COPY_CHUNK, blob_from_temp_file
 
 STALE_AFTER = timedelta(hours=24)
@@ -103,33 +105,63 @@ def _locked_file(session: UploadSession) -> Iterator:
         handle.close()
 
 
-def upload_append(*, session: UploadSession, offset: int, chunks: Iterable[bytes]) -> int:
-    """Append bytes at `offset` (which must be where the upload stands) and return the new offset.
+def _hasher_at(session: UploadSession, handle: IO[bytes]) -> PySha256:
+    """A SHA-256 of the upload's first `offset` bytes: its saved state, or else (saved by an older
+    version, or before states were kept) those bytes read again."""
+    if session.hash_state is not None:
+        with contextlib.suppress(ValueError):
+            return PySha256.deserialize(bytes(session.hash_state))
+    hasher = PySha256()
+    handle.seek(0)
+    left = session.offset
+    while left > 0:
+        chunk = handle.read(min(COPY_CHUNK, left))
+        if not chunk:
+            raise RepoNotFound("Upload not found: part of its data has expired.")
+        hasher.update(chunk)
+        left -= len(chunk)
+    return hasher
 
+
+def _has_more(source: streaming.BodySource) -> bool:
+    try:
+        return source.readinto(memoryview(bytearray(1))) > 0
+    except streaming.IncompleteBody:
+        return False
+
+
+def upload_append(
+    *, session: UploadSession, offset: int, source: streaming.BodySource, length: int | None = None
+) -> int:
+    """Append the body (`length` bytes; None: until it ends) at `offset`, which must be where the
+    upload stands, and return the new offset.
+
+    Bytes go straight into the upload's file through the raw PUT's pipeline and are hashed on the
+    way; the hash state is saved with the offset, so the commit does not read the file again.
     Bytes are saved as they arrive, so a connection that drops mid-request keeps what got through
     and the client resumes from there.
     """
     with _locked_file(session) as handle:
-        session.refresh_from_db(fields=["offset"])
+        session.refresh_from_db(fields=["offset", "hash_state"])
         if offset != session.offset:
             raise Conflict(f"Upload-Offset is {offset} but the upload stands at {session.offset}.")
-        handle.seek(offset)
-        handle.truncate()  # drop bytes of an earlier request that died before its offset was saved
-        written, overflow = 0, False
-        try:
-            for chunk in chunks:
-                room = session.size - offset - written
-                if len(chunk) > room:
-                    chunk, overflow = chunk[:room], True
-                handle.write(chunk)
-                written += len(chunk)
-                if overflow:
-                    break
-        finally:
-            handle.flush()
-            session.offset = offset + written
-            UploadSession.objects.filter(pk=session.pk).update(offset=session.offset, updated_at=timezone.now())
-    if overflow:
+        hasher = _hasher_at(session, handle)
+        handle.truncate(offset)  # drop bytes of an earlier request that died before its offset was saved
+        room = session.size - offset
+        written = streaming.receive_into(
+            source,
+            fd=handle.fileno(),
+            path=handle.name,
+            offset=offset,
+            length=room if length is None else min(length, room),
+            hash_update=lambda view: hasher.update(bytes(view)),  # it takes bytes only
+        )
+        session.offset = offset + written
+        session.hash_state = hasher.serialize()
+        UploadSession.objects.filter(pk=session.pk).update(
+            offset=session.offset, hash_state=session.hash_state, updated_at=timezone.now()
+        )
+    if (length > room) if length is not None else (written == room and _has_more(source)):
         raise BadRequest(f"More bytes were sent than the Upload-Length of {session.size}.")
     return session.offset
 
@@ -138,15 +170,6 @@ def upload_delete(*, session: UploadSession) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(upload_file(session))
     session.delete()
-
-
-def _sha256_of(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(COPY_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def _finished_session(session: UploadSession | None, upload_id: str) -> UploadSession:
@@ -163,12 +186,16 @@ def _store(session: UploadSession, path: str) -> None:
     if session.blob_id:
         return
     part = upload_file(session)
-    if not part.exists():
-        raise BadRequest(f"The data of {session.path} has expired: upload it again.")
-    sha256, size = _sha256_of(part)
+    try:
+        size = part.stat().st_size
+        with open(part, "rb") as handle:
+            sha256 = _hasher_at(session, handle).finalize()
+    except (FileNotFoundError, RepoNotFound):
+        raise BadRequest(f"The data of {session.path} has expired: upload it again.") from None
     if size != session.size:
         raise BadRequest(f"{session.path} has {size:,} bytes instead of {session.size:,}: upload it again.")
     check_received_file(path, str(part), size)
+    # A rename into the blob store: the bytes are not copied.
     session.blob = blob_from_temp_file(path=str(part), sha256=sha256, size=size)
     session.save(update_fields=["blob", "updated_at"])
 

@@ -1,16 +1,24 @@
 import base64
+import hashlib
+import io
 import json
+import os
 import struct
 from datetime import timedelta
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import call_command
+from django.http import UnreadablePostError
 from django.test import Client, override_settings
 from django.utils import timezone
+from rehashes import PySha256
 
 from conftest import client_for, make_repo
 from models_hub import selectors
+from models_hub.errors import BadRequest
 from models_hub.models import Blob, Commit, UploadSession
+from models_hub.storage import streaming, uploads
 from models_hub.storage.uploads import upload_file
 
 pytestmark = pytest.mark.django_db
@@ -320,3 +328,94 @@ def test_hostile_target_path_at_commit_is_refused(alice, repo):
 def test_commit_page_refuses_a_reader(alice, bob, repo):
     upload_id = upload(client_for(alice), "a.txt", b"a")
     assert commit(client_for(bob), {"a.txt": upload_id}).status_code == 403
+
+
+def saved_hash(upload_id: str) -> str:
+    state = UploadSession.objects.get(pk=upload_id).hash_state
+    return PySha256.deserialize(bytes(state)).finalize()
+
+
+def test_each_chunk_saves_the_hash_of_the_bytes_so_far(alice, repo):
+    client = client_for(alice)
+    data = os.urandom(3 * 1024 * 1024 + 7)  # the second chunk goes through the pipelined receiver
+    location = create(client, size=len(data), path="big.bin")["Location"]
+    upload_id = location.rsplit("/", 1)[-1]
+    assert patch(client, location, offset=0, data=data[:1000]).status_code == 204
+    assert saved_hash(upload_id) == hashlib.sha256(data[:1000]).hexdigest()
+    # A resumed chunk that does not start on a disk block boundary still lands byte for byte.
+    assert patch(client, location, offset=1000, data=data[1000:])["Upload-Offset"] == str(len(data))
+    assert saved_hash(upload_id) == hashlib.sha256(data).hexdigest()
+    assert upload_file(UploadSession(pk=upload_id)).read_bytes() == data
+    assert commit(client, {"big.bin": upload_id}).status_code == 201
+    assert head_files(repo)["big.bin"] == data
+
+
+def test_commit_reads_the_file_again_when_no_hash_state_was_saved(alice, repo):
+    client = client_for(alice)
+    upload_id = upload(client, "old.bin", b"uploaded before hash states were kept")
+    UploadSession.objects.filter(pk=upload_id).update(hash_state=None)
+    assert commit(client, {"old.bin": upload_id}).status_code == 201
+    entry = selectors.file_entry(selectors.head_commit(repo), "old.bin")
+    assert entry.blob.sha256 == hashlib.sha256(b"uploaded before hash states were kept").hexdigest()
+
+
+def test_a_chunk_after_a_lost_hash_state_continues_the_right_hash(alice, repo):
+    client = client_for(alice)
+    location = create(client, size=10, path="a.bin")["Location"]
+    upload_id = location.rsplit("/", 1)[-1]
+    patch(client, location, offset=0, data=b"01234")
+    UploadSession.objects.filter(pk=upload_id).update(hash_state=b"not a state")
+    patch(client, location, offset=5, data=b"56789")
+    assert saved_hash(upload_id) == hashlib.sha256(b"0123456789").hexdigest()
+
+
+class DroppingBody(io.RawIOBase):
+    """A request body whose client goes away after `data` (Django raises UnreadablePostError, an OSError)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.data:
+            raise UnreadablePostError("the client went away")
+        piece, self.data = self.data[:size], self.data[size:]
+        return piece
+
+
+@pytest.mark.parametrize("sent", [1000, 3 * 1024 * 1024 + 5])
+def test_a_dropped_chunk_keeps_what_arrived_with_its_hash(alice, repo, sent):
+    client = client_for(alice)
+    data = os.urandom(5 * 1024 * 1024)
+    location = create(client, size=len(data), path="big.bin")["Location"]
+    session = UploadSession.objects.get()
+    new_offset = uploads.upload_append(
+        session=session, offset=0, source=streaming.StreamSource(DroppingBody(data[:sent])), length=len(data)
+    )
+    assert new_offset == sent
+    assert client.head(location, headers=TUS)["Upload-Offset"] == str(sent)
+    assert saved_hash(str(session.pk)) == hashlib.sha256(data[:sent]).hexdigest()
+    assert patch(client, location, offset=sent, data=data[sent:]).status_code == 204
+    assert commit(client, {"big.bin": str(session.pk)}).status_code == 201
+    assert head_files(repo)["big.bin"] == data
+
+
+def test_a_chunked_patch_body_is_read_to_its_end(alice, repo):
+    client = client_for(alice)
+    location = create(client, size=6, path="a.bin")["Location"]
+    session = UploadSession.objects.get()
+    source = streaming.StreamSource(io.BytesIO(b"abc"))
+    assert uploads.upload_append(session=session, offset=0, source=source, length=None) == 3
+    overflow = streaming.StreamSource(io.BytesIO(b"defgh"))
+    with pytest.raises(BadRequest, match="More bytes were sent than the Upload-Length of 6"):
+        uploads.upload_append(session=session, offset=3, source=overflow, length=None)
+    assert client.head(location, headers=TUS)["Upload-Offset"] == "6"
+
+
+def test_commit_moves_the_uploaded_file_into_the_blob_store(alice, repo):
+    client = client_for(alice)
+    upload_id = upload(client, "a.bin", b"moved, not copied")
+    part = upload_file(UploadSession(pk=upload_id))
+    inode = part.stat().st_ino
+    assert commit(client, {"a.bin": upload_id}).status_code == 201
+    blob = selectors.file_entry(selectors.head_commit(repo), "a.bin").blob
+    assert os.stat(default_storage.path(blob.storage_key)).st_ino == inode

@@ -8,7 +8,7 @@ middleware checks the X-CSRFToken header tus-js-client sends.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,12 +19,11 @@ from django.views.decorators.http import require_POST, require_safe
 from models_hub import selectors
 from models_hub.errors import BadRequest, HubError
 from models_hub.models import Repository
-from models_hub.storage import uploads
+from models_hub.storage import streaming, uploads
 from models_hub.views.common import WRITE, repo_page, tab_context
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination"
-READ_CHUNK = 1024 * 1024
 
 
 def _tus_response(status: int, message: str = "", headers: dict[str, str] | None = None) -> HttpResponse:
@@ -94,16 +93,14 @@ def tus_collection(request: HttpRequest) -> HttpResponse:
     return _tus_response(201, headers={"Location": location, "Upload-Offset": "0"})
 
 
-def _body_chunks(request: HttpRequest) -> Iterator[bytes]:
-    """The request body in 1 MiB pieces; never the whole body in memory."""
-    while True:
-        try:
-            chunk = request.read(READ_CHUNK)
-        except OSError:  # the client went away: keep what arrived
-            return
-        if not chunk:
-            return
-        yield chunk
+def _content_length(request: HttpRequest) -> int | None:
+    """The PATCH body's length; None for a chunked body (read until it ends)."""
+    raw = request.META.get("CONTENT_LENGTH", "")
+    if not raw:
+        return None if request.headers.get("Transfer-Encoding") else 0
+    if not raw.isdigit():
+        raise BadRequest(f"Invalid Content-Length {raw[:40]!r}.")
+    return int(raw)
 
 
 @tus_endpoint(("HEAD", "PATCH", "DELETE"))
@@ -117,7 +114,10 @@ def tus_resource(request: HttpRequest, upload_id) -> HttpResponse:
     if request.content_type != "application/offset+octet-stream":
         return _tus_response(415, "PATCH needs Content-Type: application/offset+octet-stream.")
     offset = _header_int(request, "Upload-Offset")
-    new_offset = uploads.upload_append(session=session, offset=offset, chunks=_body_chunks(request))
+    # Straight from the socket into the upload's file, as the raw PUT does (models_hub.storage.streaming).
+    new_offset = uploads.upload_append(
+        session=session, offset=offset, source=streaming.body_source(request), length=_content_length(request)
+    )
     return _tus_response(204, headers={"Upload-Offset": str(new_offset)})
 
 
