@@ -98,7 +98,7 @@ def browser_upload(browser, base_url: str, cookie: dict, source: Path) -> tuple[
         page.goto("/bench/upload/upload/main")
         page.set_input_files("#file-input", str(source))
         page.evaluate(START_AND_WATCH)
-        page.wait_for_function("() => window.__benchMarks.committed || window.__benchMarks.error", timeout=600_000)
+        page.wait_for_selector("#commit-done, #upload-result .flash-error", timeout=600_000)
         marks = page.evaluate("() => window.__benchMarks")
     finally:
         context.close()

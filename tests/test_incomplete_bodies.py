@@ -7,6 +7,7 @@ half-closes its side of the connection.
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 from urllib.parse import urlsplit
@@ -185,13 +186,13 @@ def test_multipart_upload_cut_between_two_files_stores_and_commits_nothing(live_
 
 
 def test_browser_commit_form_cut_short_commits_nothing(live_server, alice, repo_with_a_file, client):
-    from models_hub.storage import uploads
+    from models_hub.storage import streaming, uploads
 
     head = revision_resolve(repo_with_a_file, "main")
     sessions = []
     for path in ("a.txt", "b.txt"):
         session = uploads.upload_create(user=alice, repo=repo_with_a_file, path=path, size=5)
-        uploads.upload_append(session=session, offset=0, chunks=[b"bytes"])
+        uploads.upload_append(session=session, offset=0, source=streaming.StreamSource(io.BytesIO(b"bytes")), length=5)
         sessions.append(session)
     client.force_login(alice)
     csrf = "c" * 32
