@@ -283,6 +283,8 @@ class FileChange:
     path: str
     status: str  # added | modified | deleted
     size: int
+    old_blob: Blob | None = None  # before the commit (None when added)
+    new_blob: Blob | None = None  # after it (None when deleted)
 
 
 def commit_changes(commit: Commit) -> list[FileChange]:
@@ -291,12 +293,13 @@ def commit_changes(commit: Commit) -> list[FileChange]:
     old = {e.path: e.blob for e in tree_entries(commit.parent)} if commit.parent_id else {}
     changes = []
     for path in sorted(set(new) | set(old)):
-        if path not in old:
-            changes.append(FileChange(path, "added", new[path].size))
-        elif path not in new:
-            changes.append(FileChange(path, "deleted", old[path].size))
-        elif new[path].sha256 != old[path].sha256:
-            changes.append(FileChange(path, "modified", new[path].size))
+        before, after = old.get(path), new.get(path)
+        if before is None:
+            changes.append(FileChange(path, "added", after.size, None, after))
+        elif after is None:
+            changes.append(FileChange(path, "deleted", before.size, before, None))
+        elif after.sha256 != before.sha256:
+            changes.append(FileChange(path, "modified", after.size, before, after))
     return changes
 
 

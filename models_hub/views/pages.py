@@ -11,7 +11,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
-from models_hub import cards, highlight, selectors, services
+from models_hub import cards, diffs, highlight, selectors, services
 from models_hub.errors import BadRequest, EntryNotFound, RevisionNotFound
 from models_hub.models import AccessRequest, Commit, Like, Ref, Repository
 from models_hub.storage.blobs import blob_open
@@ -211,9 +211,7 @@ def commits(request: HttpRequest, repo: Repository, revision: str = "main") -> H
 @repo_page()
 def commit_detail(request: HttpRequest, repo: Repository, oid: str) -> HttpResponse:
     commit = selectors.revision_resolve(repo, oid)
-    changes = [
-        {"change": c, "download_url": None if c.status == "deleted" else resolve_url(repo, commit.oid, c.path)}
-        for c in selectors.commit_changes(commit)
-    ]
-    context = {**tab_context(request, "commits"), "commit": commit, "changes": changes}
+    changes = selectors.commit_changes(commit)
+    hidden = {change.path for change in changes if request.repo_access.gate_refusal(change.path)}
+    context = {**tab_context(request, "commits"), "commit": commit, "diffs": diffs.commit_diffs(changes, hidden=hidden)}
     return render(request, "models_hub/commit_detail.html", context)
