@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from rest_framework import authentication, exceptions
 
 from accounts.models import ApiToken, User
+from accounts.selectors import token_revoked_at
 from accounts.services import token_authenticate
 
 
@@ -27,6 +30,12 @@ def authenticate_bearer(request) -> tuple[User, ApiToken] | None:
         return None
     token = token_authenticate(secret)
     if token is None:
+        revoked_at = token_revoked_at(secret)  # a second query, only for a refused token
+        if revoked_at is not None:
+            raise InvalidToken(
+                f"This token was revoked on {revoked_at.astimezone(UTC):%Y-%m-%d at %H:%M} UTC."
+                " Create a new one in your settings."
+            )
         raise InvalidToken("Invalid credentials in Authorization header")
     return token.user, token
 

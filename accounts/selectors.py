@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, QuerySet
 from django.http import Http404
 
 from accounts.models import ApiToken, Membership, Organization, User
+from accounts.tokens import hash_secret
 
 
 def organization_get(*, name: str) -> Organization:
@@ -40,3 +43,8 @@ def organizations_for_user(*, user: User) -> QuerySet[Membership]:
 
 def token_list_for_user(*, user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by(F("revoked_at").asc(nulls_first=True), "-created_at")
+
+
+def token_revoked_at(secret: str) -> datetime | None:
+    """When the token with this secret was revoked; None if it never existed or is still active."""
+    return ApiToken.objects.filter(key_hash=hash_secret(secret)).values_list("revoked_at", flat=True).first()

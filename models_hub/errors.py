@@ -43,6 +43,15 @@ class Conflict(HubError):
     status = 409
 
 
+class RepoExists(Conflict):
+    """A repository with this id, in any letter case, exists: `repo_id` and `url` are its real ones."""
+
+    def __init__(self, message: str, *, repo_id: str, url: str) -> None:
+        super().__init__(message)
+        self.repo_id = repo_id
+        self.url = url
+
+
 class PreconditionFailed(HubError):
     status = 412
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.core.management import call_command
@@ -140,10 +141,18 @@ def test_me_without_credentials_is_401(client):
     assert "credentials were not provided" in response.json()["detail"]
 
 
-def test_revoked_token_stops_authenticating(client, alice):
+def test_revoked_token_stops_authenticating_and_says_it_was_revoked(client, alice, time_machine):
     created = token_create(user=alice, name="ci")
+    time_machine.move_to(datetime(2026, 3, 14, 15, 9, tzinfo=UTC))
     token_revoke(user=alice, token_id=created.token.pk)
-    assert client.get("/api/v1/me/", **bearer(created.secret)).status_code == 401
+    message = "This token was revoked on 2026-03-14 at 15:09 UTC. Create a new one in your settings."
+
+    rest = client.get("/api/v1/me/", **bearer(created.secret))
+    assert rest.status_code == 401 and rest.json() == {"detail": message}
+    hub = client.get("/api/whoami-v2", **bearer(created.secret))
+    assert hub.status_code == 401 and hub.json()["error"] == message
+    unknown = client.get("/api/v1/me/", **bearer("fw_never-issued"))
+    assert unknown.json() == {"detail": "Invalid credentials in Authorization header"}
 
 
 def test_tokens_of_a_deactivated_user_stop_authenticating(client, alice):

@@ -78,7 +78,7 @@ class UploadApi(APIView):
         paths = upload_paths(request, files)
         for path, upload in zip(paths, files, strict=True):  # refused before any of them is stored
             check_received_file(path, upload.temporary_file_path(), upload.size)
-        title = request.data.get("message") or f"Upload {', '.join(paths[:3])}{' and more' if len(paths) > 3 else ''}"
+        title = request.data.get("message") or services.upload_title(paths)
         with NewBlobs() as stored:  # a refused commit leaves no blob behind
             additions = [
                 # Already hashed while streamed to disk; storing it is a rename, not a copy.

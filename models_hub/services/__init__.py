@@ -1,7 +1,7 @@
 """Writes to repositories, by subject. Views, the REST API and the Hub API call these."""
 
 from models_hub.services.access import access_grant, access_request_decide, access_request_submit
-from models_hub.services.commits import FileAddition, FileCopy, commit_create
+from models_hub.services.commits import FileAddition, FileCopy, commit_create, upload_title
 from models_hub.services.refs import branch_create, branch_delete, tag_create, tag_delete
 from models_hub.services.repos import (
     DEFAULT_GITATTRIBUTES,
@@ -33,4 +33,5 @@ __all__ = [
     "repo_update_settings",
     "tag_create",
     "tag_delete",
+    "upload_title",
 ]

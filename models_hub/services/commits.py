@@ -45,6 +45,13 @@ class FileCopy:
     src_revision: str | None = None  # None: the head of the branch being committed to
 
 
+def upload_title(paths: Sequence[str]) -> str:
+    """The default title of a commit that uploads `paths`: "Upload config.json", "Upload 3 files"."""
+    if len(paths) == 1:
+        return f"Upload {paths[0]}"
+    return f"Upload {len(paths)} files"
+
+
 def _tree_hash(tree: dict[str, str]) -> str:
     digest = hashlib.sha1(usedforsecurity=False)
     for path in sorted(tree):

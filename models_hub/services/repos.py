@@ -13,6 +13,7 @@ from models_hub.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    RepoExists,
 )
 from models_hub.gitattributes import DEFAULT_GITATTRIBUTES
 from models_hub.models import (
@@ -56,8 +57,7 @@ def repo_create(*, kind: str, namespace: str, name: str, creator: User, private:
         raise BadRequest(f"Invalid repository name '{name}': {_validation_message(exc)}") from None
     owner, org = namespace_check_writable(namespace=namespace, user=creator)
     canonical_namespace = owner.username if owner else org.name
-    if Repository.objects.filter(kind=kind, namespace__iexact=canonical_namespace, name__iexact=name).exists():
-        raise Conflict(f"You already created this {kind} repo: {canonical_namespace}/{name}")
+    _check_repo_free(kind=kind, namespace=canonical_namespace, name=name)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -74,7 +74,8 @@ def repo_create(*, kind: str, namespace: str, name: str, creator: User, private:
                 search_text=f"{canonical_namespace} {name}",
             )
     except IntegrityError:
-        raise Conflict(f"You already created this {kind} repo: {canonical_namespace}/{name}") from None
+        _check_repo_free(kind=kind, namespace=canonical_namespace, name=name)  # created meanwhile: name it
+        raise
     RepoRedirect.objects.filter(kind=kind, namespace__iexact=canonical_namespace, name__iexact=name).delete()
     attributes = blob_store_bytes(DEFAULT_GITATTRIBUTES)
     commit = _write_commit(
@@ -88,6 +89,18 @@ def repo_create(*, kind: str, namespace: str, name: str, creator: User, private:
     )
     Ref.objects.create(repository=repo, kind=Ref.Kind.BRANCH, name="main", commit=commit)
     return repo
+
+
+def _check_repo_free(*, kind: str, namespace: str, name: str) -> None:
+    """RepoExists naming the existing repository in its own letter case, not the one just typed."""
+    existing = Repository.objects.filter(kind=kind, namespace__iexact=namespace, name__iexact=name).first()
+    if existing is not None:
+        # The Hub's own wording, which clients show; the creator may write here, so may see it.
+        raise RepoExists(
+            f"You already created this {kind} repo: {existing.repo_id}",
+            repo_id=existing.repo_id,
+            url=existing.get_absolute_url(),
+        )
 
 
 @transaction.atomic

@@ -201,9 +201,12 @@ def _store(session: UploadSession, path: str) -> None:
 
 
 def uploads_commit(
-    *, user: User, repo: Repository, uploads: Sequence[FinishedUpload], title: str, description: str = ""
+    *, user: User, repo: Repository, uploads: Sequence[FinishedUpload], title: str = "", description: str = ""
 ) -> Commit:
-    """Commit finished uploads as one commit. If any is missing, foreign or incomplete, nothing is committed."""
+    """Commit finished uploads as one commit. If any is missing, foreign or incomplete, nothing is committed.
+
+    Without a title: "Upload <path>" for one file, "Upload <n> files" for more.
+    """
     if not uploads:
         raise BadRequest("Choose at least one file to commit.")
     ids = []
@@ -220,6 +223,7 @@ def uploads_commit(
     for path, session in zip(targets, sessions, strict=True):
         _store(session, path)
     additions = [services.FileAddition(path, s.blob) for path, s in zip(targets, sessions, strict=True)]
+    title = title or services.upload_title(targets)
     commit = services.commit_create(repo=repo, author=user, title=title, description=description, additions=additions)
     UploadSession.objects.filter(pk__in=ids).delete()
     return commit

@@ -359,6 +359,7 @@ def test_upload_with_path_n_fields_and_file_names(client, alice):
 
     assert response.status_code == 201
     assert [f["path"] for f in response.json()["files"]] == ["docs/a.txt", "b.txt"]
+    assert repo.commits.first().title == "Upload 2 files"
 
 
 def test_pickle_upload_is_stored_and_flagged(client, alice):

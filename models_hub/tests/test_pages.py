@@ -2,6 +2,7 @@ import pytest
 
 from conftest import client_for, make_commit, make_repo
 from models_hub import selectors, services
+from models_hub.errors import RepoExists
 from models_hub.models import Like, Repository
 
 pytestmark = pytest.mark.django_db
@@ -194,9 +195,24 @@ def test_create_repo_redirects_to_it_and_explains_bad_names(alice):
     bad = client.post("/new", {"kind": "model", "owner": "alice", "name": "bad name!"})
     assert bad.status_code == 400 and "Invalid repository name" in bad.content.decode()
     again = client.post("/new", {"kind": "model", "owner": "alice", "name": "fresh"})
-    assert again.status_code == 400 and "already created" in again.content.decode()
+    assert again.status_code == 400 and "already exists" in again.content.decode()
     dataset = client.post("/new-dataset", {"kind": "dataset", "owner": "alice", "name": "data"})
     assert dataset["Location"] == "/datasets/alice/data"
+
+
+def test_creating_a_repo_that_exists_in_another_case_names_and_links_the_existing_one(alice):
+    make_repo(owner=alice, name="tiny")
+
+    response = client_for(alice).post("/new", {"kind": "model", "owner": "alice", "name": "Tiny"})
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "A model repository called alice/tiny already exists." in html
+    assert '<a href="/alice/tiny">Open alice/tiny</a>' in html
+    assert "alice/Tiny" not in html
+    assert Repository.objects.filter(name__iexact="tiny").count() == 1
+    with pytest.raises(RepoExists, match="alice/tiny$"):  # what the Hub and REST APIs answer with a 409
+        services.repo_create(kind="model", namespace="Alice", name="TINY", creator=alice)
 
 
 def test_create_repo_under_someone_elses_namespace_is_refused(alice, bob):

@@ -117,6 +117,17 @@ def test_two_files_land_in_one_commit(alice, repo):
     assert files["a.txt"] == b"first file" and files["dir/b.txt"] == b"second file"
 
 
+def test_commit_titles_without_a_summary_read_as_english(alice, repo):
+    client = client_for(alice)
+    three = {name: upload(client, name, b"x" + name.encode()) for name in ("a.txt", "b.txt", "c.txt")}
+    assert commit(client, three, summary="").json()["title"] == "Upload 3 files"
+    one = upload(client, "config.json", b"{}")
+    assert commit(client, {"config.json": one}, summary="").json()["title"] == "Upload config.json"
+
+    page = client.post("/alice/tiny/upload/main/commit", {"upload_id": upload(client, "d.txt", b"d")}, follow=True)
+    assert "Committed 1 file as" in page.content.decode()
+
+
 def test_commit_without_javascript_redirects_to_the_commit(alice, repo):
     client = client_for(alice)
     upload_id = upload(client, "a.txt", b"hello")

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from models_hub import cards, selectors, services
-from models_hub.errors import EntryNotFound, HubError
+from models_hub.errors import EntryNotFound, HubError, RepoExists
 from models_hub.forms import (
     AccessDecisionForm,
     AccessGrantForm,
@@ -40,6 +40,7 @@ Describe what this {kind} is, how it was made and how to use it.
 def repo_new(request: HttpRequest, kind: str = Repository.Kind.MODEL) -> HttpResponse:
     initial = {"kind": request.GET.get("kind", kind)}
     form = RepoCreateForm(request.POST or None, user=request.user, initial=initial)
+    existing = None
     if request.method == "POST" and form.is_valid():
         try:
             repo = services.repo_create(
@@ -49,12 +50,16 @@ def repo_new(request: HttpRequest, kind: str = Repository.Kind.MODEL) -> HttpRes
                 creator=request.user,
                 private=form.cleaned_data["private"],
             )
+        except RepoExists as exc:
+            existing = exc
+            form.add_error("name", f"A {form.cleaned_data['kind']} repository called {exc.repo_id} already exists.")
         except HubError as exc:
             form.add_error("name", exc.message)
         else:
             messages.success(request, f"Created {repo.repo_id}.")
             return redirect(repo.get_absolute_url())
-    return render(request, "models_hub/repo_new.html", {"form": form}, status=400 if form.errors else 200)
+    context = {"form": form, "existing": existing}
+    return render(request, "models_hub/repo_new.html", context, status=400 if form.errors else 200)
 
 
 @require_http_methods(["GET", "POST"])

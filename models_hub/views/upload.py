@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST, require_safe
 
 from models_hub import selectors
@@ -147,7 +148,7 @@ def upload_commit(request: HttpRequest, repo: Repository) -> HttpResponse:
             user=request.user,
             repo=repo,
             uploads=items,
-            title=request.POST.get("summary", "").strip() or f"Upload {len(items)} file(s)",
+            title=request.POST.get("summary", "").strip(),
             description=request.POST.get("description", ""),
         )
     except HubError as exc:
@@ -165,5 +166,5 @@ def upload_commit(request: HttpRequest, repo: Repository) -> HttpResponse:
     }
     if _wants_json(request):
         return JsonResponse(result, status=201)
-    messages.success(request, f"Committed {len(items)} file(s) as {commit.short_oid}.")
+    messages.success(request, f"Committed {len(items)} file{pluralize(len(items))} as {commit.short_oid}.")
     return redirect(result["commit_url"])
