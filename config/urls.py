@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
+from feedback.urls import api_urlpatterns as rating_api
 from inference.urls import api_urlpatterns as generation_api
 from inference.urls import openai_urlpatterns
 
@@ -27,6 +28,7 @@ urlpatterns = [
         name="api-redoc",
     ),
     path("api/v1/", include((generation_api, "generations"))),
+    path("api/v1/", include((rating_api, "ratings"))),
     # The OpenAI-compatible API for chat front ends, agent frameworks and evaluation tools.
     path("v1/", include(openai_urlpatterns)),
     path("api/v1/", include("models_hub.api.urls")),

@@ -1,0 +1,10 @@
+import pytest
+from django.core.cache import caches
+
+from inference.tests.conftest import tiny_model_files  # noqa: F401 - the tiny model fixture
+
+
+@pytest.fixture(autouse=True)
+def rate_counters_cleared():
+    """The per-minute rating counters live in the shared cache, which outlives each test's database."""
+    caches["downloads"].clear()
