@@ -239,10 +239,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": _cleanup_every,
         "options": {"expires": _cleanup_every},
     },
+    # Generations whose worker died (no heartbeat for 2 minutes) end failed instead of waiting forever.
+    "generations-reap": {"task": "inference.generations_reap", "schedule": 60.0, "options": {"expires": 60.0}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
+    "inference.generations_reap": {"queue": "default"},  # never behind a long generation
     "training.*": {"queue": "training"},
     "inference.*": {"queue": "inference"},
 }

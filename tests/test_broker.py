@@ -24,3 +24,15 @@ def test_a_message_appears_only_once_it_is_complete(tmp_path):
         assert json.loads((tmp_path / messages[0]).read_text()) == {"body": "hello"}
         assert channel._get("jobs") == {"body": "hello"}
         assert (tmp_path / ".1_x.jobs.msg.partial").exists()
+
+
+def test_the_beat_reaps_dead_generations_on_the_default_queue():
+    from celery import current_app
+    from django.conf import settings
+
+    from config.celery_app import app
+
+    assert settings.CELERY_BEAT_SCHEDULE["generations-reap"]["task"] == "inference.generations_reap"
+    route = app.amqp.router.route({}, "inference.generations_reap")
+    assert route["queue"].name == "default"
+    assert current_app.amqp.router.route({}, "inference.generation_run")["queue"].name == "inference"
