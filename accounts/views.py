@@ -13,6 +13,7 @@ from accounts import selectors, services
 from accounts.forms import MemberAddForm, MemberRoleForm, OrganizationCreateForm, ProfileForm, TokenCreateForm
 from accounts.models import ApiToken, Membership, Organization, User
 from models_hub.models import Repository
+from models_hub.selectors import profile_repo_page
 
 
 def profile(request, name: str):
@@ -21,9 +22,13 @@ def profile(request, name: str):
     org = None if user else Organization.objects.filter(name=name).first()
     if user is None and org is None:
         raise Http404("No such user or organisation.")
-    repos = Repository.objects.visible_to(request.user).order_by("-updated_at")
-    repos = repos.filter(owner=user) if user else repos.filter(organization=org)
-    context = {"profile_user": user, "organization": org, "models": repos.models(), "datasets": repos.datasets()}
+    pages = {
+        name: profile_repo_page(
+            viewer=request.user, kind=kind, owner=user, organization=org, number=request.GET.get(f"{name}_page")
+        )
+        for name, kind in (("models", Repository.Kind.MODEL), ("datasets", Repository.Kind.DATASET))
+    }
+    context = {"profile_user": user, "organization": org, **pages}
     if org is not None:
         context["members"] = selectors.organization_members(org=org)
         context["viewer_role"] = selectors.membership_role(org=org, user=request.user)

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
+from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import OuterRef, Subquery, prefetch_related_objects
 from django.db.models.functions import Lower
@@ -334,3 +335,16 @@ def commit_history(repo: Repository, commit: Commit, *, offset: int = 0, limit: 
         history.append(row)
     prefetch_related_objects(history, "author")
     return history
+
+
+PROFILE_PAGE_SIZE = 30
+
+
+def profile_repo_page(
+    *, viewer: User | None, kind: str, owner: User | None = None, organization=None, number: object = 1
+) -> Page:
+    """One page of the `kind` repositories of a user or an organisation that `viewer` may see, most
+    recently updated first: two queries (the count and the rows), however many there are."""
+    repos = Repository.objects.visible_to(viewer).filter(kind=kind)
+    repos = repos.filter(owner=owner) if owner is not None else repos.filter(organization=organization)
+    return Paginator(repos.order_by("-updated_at", "-id"), PROFILE_PAGE_SIZE).get_page(number)
