@@ -173,7 +173,8 @@ FLYWHEEL_MAX_UPLOAD_BYTES = env_int("FLYWHEEL_MAX_UPLOAD_BYTES", 50 * 1024**3)
 # Browser upload chunks: each PATCH streams into the upload's file, so a big chunk costs no memory;
 # fewer requests cost less. A dropped connection keeps the bytes that arrived either way.
 FLYWHEEL_UPLOAD_CHUNK_BYTES = env_int("FLYWHEEL_UPLOAD_CHUNK_BYTES", 64 * 1024 * 1024)
-# Raw API uploads bypass the page cache (fastest on local disks); turn off on slow or network disks.
+# Streamed uploads (raw PUT, LFS, browser chunks) bypass the page cache (fastest on local disks);
+# turn off on slow or network disks.
 FLYWHEEL_UPLOAD_DIRECT_IO = env_bool("FLYWHEEL_UPLOAD_DIRECT_IO", True)
 # Files at least this big are presented as LFS objects in the Hub protocol (as the public hub does).
 FLYWHEEL_LFS_DISPLAY_THRESHOLD = env_int("FLYWHEEL_LFS_DISPLAY_THRESHOLD", 10 * 1000 * 1000)

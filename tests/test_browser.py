@@ -142,26 +142,67 @@ def test_upload_resumes_after_a_reload_sending_only_the_missing_chunks(page, liv
     assert not UploadSession.objects.exists()
 
 
-def test_folder_upload_keeps_the_folder_structure(page, live_server, tmp_path):
+def model_folder(tmp_path) -> Path:
+    folder = tmp_path / "checkpoint"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "README.md").write_bytes(b"# Checkpoint\n")
+    (folder / "config.json").write_bytes(b"{}")
+    (folder / "nested" / "notes.txt").write_bytes(b"notes")
+    return folder
+
+
+def repo_paths(repo: Repository) -> list[str]:
+    return sorted(entry.path for entry in selectors.tree_entries(selectors.head_commit(repo)))
+
+
+def test_folder_upload_puts_the_folder_contents_at_the_root(page, live_server, tmp_path):
     alice = make_user("alice")
     repo = make_repo(owner=alice, name="folders")
     log_in(page, live_server, alice)
-    folder = tmp_path / "checkpoint"
-    (folder / "nested").mkdir(parents=True)
-    (folder / "config.json").write_bytes(b"{}")
-    (folder / "nested" / "notes.txt").write_bytes(b"notes")
 
     page.goto("/alice/folders/upload/main")
-    page.set_input_files("#folder-input", str(folder))
+    assert page.input_value("#target-folder") == ""
+    page.set_input_files("#folder-input", str(model_folder(tmp_path)))
     assert sorted(page.eval_on_selector_all(".upload-row", "rows => rows.map(r => r.dataset.path)")) == [
-        "checkpoint/config.json",
-        "checkpoint/nested/notes.txt",
+        "README.md",
+        "config.json",
+        "nested/notes.txt",
     ]
     page.click("#commit-button")
     page.wait_for_selector("#commit-done")
-    assert head_bytes(repo, "checkpoint/nested/notes.txt") == b"notes"
-    page.goto("/alice/folders/tree/main/checkpoint")
-    assert "nested" in page.inner_text("table.file-table")
+    # The card and the config are the repository's own, and the folder's structure below it is kept.
+    assert repo_paths(repo) == [".gitattributes", "README.md", "config.json", "nested/notes.txt"]
+    assert head_bytes(repo, "README.md") == b"# Checkpoint\n"
+    page.goto("/alice/folders")
+    assert page.inner_text("article.markdown h1") == "Checkpoint"
+
+
+def test_upload_files_on_a_folder_page_uploads_into_that_folder(page, live_server, tmp_path):
+    alice = make_user("alice")
+    repo = make_repo(owner=alice, name="nested")
+    make_commit(repo=repo, author=alice, files={"weights/old.txt": b"old"})
+    log_in(page, live_server, alice)
+    folder = model_folder(tmp_path)
+
+    page.goto("/alice/nested/tree/main/weights")
+    page.click("a:has-text('+ Upload files')")
+    page.wait_for_url("**/alice/nested/upload/main?folder=weights")
+    assert page.input_value("#target-folder") == "weights"
+    page.set_input_files("#file-input", str(folder / "config.json"))
+    page.click("#commit-button")
+    page.wait_for_selector("#commit-done")
+    assert head_bytes(repo, "weights/config.json") == b"{}"
+
+    # The target can be changed, to a folder that does not exist yet.
+    page.goto("/alice/nested/tree/main/weights")
+    page.click("a:has-text('+ Upload files')")
+    page.wait_for_url("**/alice/nested/upload/main?folder=weights")
+    page.fill("#target-folder", "/models//v2/ ")
+    page.set_input_files("#folder-input", str(folder))
+    page.click("#commit-button")
+    page.wait_for_selector("#commit-done")
+    assert "models/v2/README.md" in repo_paths(repo) and "models/v2/nested/notes.txt" in repo_paths(repo)
+    assert not [path for path in repo_paths(repo) if "checkpoint" in path]
 
 
 def test_dropped_files_are_listed_for_upload(page, live_server):

@@ -127,6 +127,8 @@ def tus_resource(request: HttpRequest, upload_id) -> HttpResponse:
 def upload_page(request: HttpRequest, repo: Repository) -> HttpResponse:
     context = {
         **tab_context(request, "upload"),
+        # "+ Upload files" on a folder's page uploads into that folder; the page lets the user change it.
+        "folder": "/".join(filter(None, request.GET.get("folder", "").split("/"))),
         "chunk_size": settings.FLYWHEEL_UPLOAD_CHUNK_BYTES,
         "max_bytes": settings.FLYWHEEL_MAX_UPLOAD_BYTES,
     }

@@ -3,6 +3,10 @@
  * Files are uploaded to /uploads/ (tus 1.0.0). Each upload is remembered in localStorage under a
  * fingerprint (repository + path + size + modification time), so after a dropped connection or
  * a reload, choosing the same files again continues from the server's offset instead of restarting.
+ *
+ * Listed paths are relative to the target folder (#target-folder, prefilled with the folder whose
+ * "+ Upload files" opened the page): a chosen or dropped folder's contents go into it, so a model
+ * folder's card and config land where the user is, not under the folder's own name.
  */
 (function () {
   "use strict";
@@ -19,6 +23,7 @@
   var dropzone = document.getElementById("dropzone");
   var fileInput = document.getElementById("file-input");
   var folderInput = document.getElementById("folder-input");
+  var targetInput = document.getElementById("target-folder");
   var fileList = document.getElementById("file-list");
   var fileRows = document.getElementById("file-rows");
   var overallBar = document.getElementById("overall-progress");
@@ -45,6 +50,21 @@
     if (className) node.className = className;
     if (text !== undefined) node.textContent = text;
     return node;
+  }
+
+  function targetFolder() {
+    return targetInput.value.split("/").map(function (part) { return part.trim(); }).filter(Boolean).join("/");
+  }
+
+  // Where a listed file goes in the repository: its path inside the target folder.
+  function repoPath(item) {
+    var folder = targetFolder();
+    return folder ? folder + "/" + item.path : item.path;
+  }
+
+  // "checkpoint/nested/a.txt" -> "nested/a.txt": a folder's contents, not the folder itself.
+  function withoutTopFolder(path) {
+    return path.slice(path.indexOf("/") + 1);
   }
 
   function addFile(file, path) {
@@ -128,7 +148,7 @@
   }
 
   function fingerprint(item) {
-    return ["flywheel", cfg.kind, cfg.repo, item.path, item.file.size, item.file.lastModified].join(":");
+    return ["flywheel", cfg.kind, cfg.repo, repoPath(item), item.file.size, item.file.lastModified].join(":");
   }
 
   function uploadOne(item) {
@@ -140,7 +160,7 @@
         endpoint: cfg.endpoint,
         chunkSize: chunkSize,
         retryDelays: [0, 1000, 3000, 5000],
-        metadata: { path: item.path, filename: item.file.name, repo: cfg.repo, kind: cfg.kind },
+        metadata: { path: repoPath(item), filename: item.file.name, repo: cfg.repo, kind: cfg.kind },
         headers: { "X-CSRFToken": csrfToken },
         fingerprint: function () { return Promise.resolve(fingerprint(item)); },
         // Kept until the commit succeeds: after a refused commit and a reload, choosing the same
@@ -210,7 +230,7 @@
 
   function commit(ready) {
     var data = new FormData(form);
-    ready.forEach(function (it) { data.append("upload_id", it.uploadId); data.append("path", it.path); });
+    ready.forEach(function (it) { data.append("upload_id", it.uploadId); data.append("path", repoPath(it)); });
     return fetch(form.action, {
       method: "POST",
       body: data,
@@ -227,6 +247,7 @@
     var pending = items.filter(function (it) { return it.state !== "committed"; });
     if (!pending.length || busy) return;
     busy = true;
+    targetInput.readOnly = true;
     startedAt = Date.now();
     result.replaceChildren();
     refresh();
@@ -261,13 +282,14 @@
       showResult("error", ["Nothing was committed: the connection failed. Press Commit to retry."]);
     }).then(function () {
       busy = false;
+      targetInput.readOnly = false;
       refresh();
     });
   });
 
   function addFromInput(input) {
     Array.prototype.forEach.call(input.files, function (file) {
-      addFile(file, file.webkitRelativePath || file.name);
+      addFile(file, file.webkitRelativePath ? withoutTopFolder(file.webkitRelativePath) : file.name);
     });
     input.value = "";
   }
@@ -294,16 +316,18 @@
     });
   }
 
-  function walk(entry, prefix) {
+  // List a file, or a folder's tree, under `prefix`; with contentsOnly a folder's own name is left out.
+  function walk(entry, prefix, contentsOnly) {
     if (entry.isFile) {
       return new Promise(function (resolve) {
         entry.file(function (file) { addFile(file, prefix + entry.name); resolve(); }, function () { resolve(); });
       });
     }
     if (entry.isDirectory) {
+      var inside = contentsOnly ? prefix : prefix + entry.name + "/";
       return readAllEntries(entry.createReader()).then(function (children) {
         return children.reduce(function (chain, child) {
-          return chain.then(function () { return walk(child, prefix + entry.name + "/"); });
+          return chain.then(function () { return walk(child, inside, false); });
         }, Promise.resolve());
       });
     }
@@ -329,8 +353,11 @@
       Array.prototype.forEach.call(transfer.files, function (file) { addFile(file, file.name); });
       return;
     }
+    // One folder dropped: its contents, as with "Choose a folder". Several things dropped at once
+    // keep their names, so that two folders' files cannot overwrite each other.
+    var contentsOnly = entries.length === 1 && entries[0].isDirectory;
     entries.reduce(function (chain, entry) {
-      return chain.then(function () { return walk(entry, ""); });
+      return chain.then(function () { return walk(entry, "", contentsOnly); });
     }, Promise.resolve());
   });
 
