@@ -4,14 +4,14 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django import forms
 from django.core.exceptions import ValidationError
 
-from accounts.validators import validate_namespace_free
+from accounts.services import namespace_check_free
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def clean_username(self, username, shallow=False):
         username = super().clean_username(username, shallow=shallow)
         try:
-            validate_namespace_free(username)
+            namespace_check_free(username)
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages[0]) from None
         return username

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Organization, User
 from accounts.tokens import generate_secret, hash_secret
-from accounts.validators import validate_namespace_free, validate_namespace_name
+from accounts.validators import validate_namespace_name
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,16 @@ def maintainers_group_ensure() -> Group:
     return group
 
 
+def namespace_check_free(name: str) -> None:
+    """ValidationError if a user or an organisation has this name, in any case: both own repositories under it."""
+    if User.objects.filter(username__iexact=name).exists() or Organization.objects.filter(name__iexact=name).exists():
+        raise ValidationError(f"The name '{name}' is already taken.", code="taken")
+
+
 @transaction.atomic
 def organization_create(*, creator: User, name: str, full_name: str = "") -> Organization:
     validate_namespace_name(name)
-    validate_namespace_free(name)
+    namespace_check_free(name)
     org = Organization.objects.create(name=name, full_name=full_name)
     Membership.objects.create(organization=org, user=creator, role=Membership.Role.ADMIN)
     return org

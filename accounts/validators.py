@@ -1,4 +1,8 @@
-"""Name rules shared by users, organisations and repositories (the public hub's rules)."""
+"""Name rules shared by users, organisations and repositories (the public hub's rules).
+
+Rules about the name alone: no model and no query here, so models can import them (whether a name
+is taken is `accounts.services.namespace_check_free`).
+"""
 
 from __future__ import annotations
 
@@ -93,14 +97,6 @@ def validate_hub_name(value: str) -> None:
 def validate_not_reserved(value: str) -> None:
     if value.lower() in RESERVED_NAMES:
         raise ValidationError(f"'{value}' is reserved by the site. Choose another name.", code="reserved")
-
-
-def validate_namespace_free(value: str) -> None:
-    """User and organisation names share one namespace (they both own repositories)."""
-    from accounts.models import Organization, User
-
-    if User.objects.filter(username__iexact=value).exists() or Organization.objects.filter(name__iexact=value).exists():
-        raise ValidationError(f"The name '{value}' is already taken.", code="taken")
 
 
 def validate_namespace_name(value: str) -> None:

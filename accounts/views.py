@@ -1,4 +1,4 @@
-"""Profiles, the settings area (profile, API tokens) and organisation pages."""
+"""The settings area (profile, API tokens) and organisation pages. Profile pages list repositories: models_hub."""
 
 from __future__ import annotations
 
@@ -12,29 +12,6 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import selectors, services
 from accounts.forms import MemberAddForm, MemberRoleForm, OrganizationCreateForm, ProfileForm, TokenCreateForm
 from accounts.models import ApiToken, Membership, Organization, User
-from models_hub.models import Repository
-from models_hub.selectors import profile_repo_page
-
-
-def profile(request, name: str):
-    """A user's or an organisation's page, listing the repositories the visitor may see."""
-    user = User.objects.filter(username=name, is_active=True).first()
-    org = None if user else Organization.objects.filter(name=name).first()
-    if user is None and org is None:
-        raise Http404("No such user or organisation.")
-    pages = {
-        name: profile_repo_page(
-            viewer=request.user, kind=kind, owner=user, organization=org, number=request.GET.get(f"{name}_page")
-        )
-        for name, kind in (("models", Repository.Kind.MODEL), ("datasets", Repository.Kind.DATASET))
-    }
-    context = {"profile_user": user, "organization": org, **pages}
-    if org is not None:
-        context["members"] = selectors.organization_members(org=org)
-        context["viewer_role"] = selectors.membership_role(org=org, user=request.user)
-    else:
-        context["user_memberships"] = selectors.organizations_for_user(user=user)
-    return render(request, "accounts/profile.html", context)
 
 
 @login_required

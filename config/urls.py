@@ -4,10 +4,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from accounts import views as account_views
 from feedback.urls import api_urlpatterns as rating_api
 from inference.urls import api_urlpatterns as generation_api
 from inference.urls import openai_urlpatterns
+from models_hub.views import profiles
 
 admin.site.site_header = "Flywheel administration"
 admin.site.site_title = "Flywheel admin"
@@ -39,5 +39,5 @@ urlpatterns = [
     path("", include("models_hub.discovery_urls")),
     path("", include("models_hub.urls")),
     # Profiles last: /<name> would otherwise match every top-level page.
-    path("<str:name>", account_views.profile, name="profile"),
+    path("<str:name>", profiles.profile, name="profile"),
 ]

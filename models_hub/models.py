@@ -148,9 +148,6 @@ class Repository(models.Model):
     def get_absolute_url(self) -> str:
         return f"{self.url_prefix}/{self.namespace}/{self.name}"
 
-    def is_owned_by_org(self) -> bool:
-        return self.organization_id is not None
-
 
 class AccessRequest(models.Model):
     """A user's request to download a gated repository's files, and the maintainers' answer."""

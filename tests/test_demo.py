@@ -70,7 +70,7 @@ def test_load_demo_builds_a_model_that_loads_and_generates_and_runs_again_as_a_n
 
 
 def test_demo_corpus_dataset_has_prompt_completion_rows(monkeypatch, tmp_path):
-    from models_hub.management.commands.load_demo import corpus_repo_load, demo_user_ensure
+    from training.management.commands.load_demo import corpus_repo_load, demo_user_ensure
     from training.trainers.story_corpus import stories
 
     repo = corpus_repo_load(demo_user_ensure(), stories(50))
@@ -99,7 +99,7 @@ def test_demo_model_build_reuses_its_cache(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_demo_maintainer_logs_in_and_uses_the_admin(page, live_server):
     """What `load_demo` makes of the demo user (demo_user_ensure), with a repository that needs no training."""
-    from models_hub.management.commands.load_demo import corpus_repo_load, demo_user_ensure
+    from training.management.commands.load_demo import corpus_repo_load, demo_user_ensure
     from training.trainers.story_corpus import stories
 
     corpus_repo_load(demo_user_ensure(), stories(20))

@@ -21,7 +21,6 @@ from models_hub.models import Repository
 from models_hub.selectors import RepoAccess, repo_access_for
 
 REPO_TYPES = {"models": Repository.Kind.MODEL, "datasets": Repository.Kind.DATASET}
-TYPE_OF_KIND = {Repository.Kind.MODEL: "model", Repository.Kind.DATASET: "dataset"}
 
 
 def iso_z(moment: datetime) -> str:

@@ -274,8 +274,3 @@ def blob_open(blob: Blob) -> IO[bytes]:
         return handle
     handle.close()
     return io.BufferedReader(_ObjectReader(obj), buffer_size=COPY_CHUNK)
-
-
-def blob_read_head(blob: Blob, size: int) -> bytes:
-    with blob_open(blob) as handle:
-        return handle.read(size)

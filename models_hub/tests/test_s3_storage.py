@@ -28,7 +28,7 @@ from accounts.services import token_create
 from conftest import make_repo
 from models_hub import services
 from models_hub.models import Blob, Repository
-from models_hub.storage.blobs import blob_open, blob_read_head, blob_store_bytes, blob_store_stream
+from models_hub.storage.blobs import blob_open, blob_store_bytes, blob_store_stream
 from models_hub.tests import test_upload as tus
 
 pytestmark = pytest.mark.django_db
@@ -139,7 +139,8 @@ def test_blobs_are_stored_in_the_bucket_under_their_content_address(s3, bucket):
         assert handle.read() == small
     with blob_open(big_blob) as handle:
         assert handle.read() == big
-    assert blob_read_head(big_blob, 10) == big[:10]
+    with blob_open(big_blob) as handle:
+        assert handle.read(10) == big[:10]  # a partial read stops early (ranged GETs)
     assert temp_files() == []
 
 

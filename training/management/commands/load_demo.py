@@ -7,14 +7,12 @@ DATA_DIR/demo-model, so a second run changes nothing and takes a second.
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
@@ -64,8 +62,6 @@ class Command(BaseCommand):
         if not _exists(Repository.Kind.DATASET, PROMPTS_NAME):
             prompts_repo_load(user)
             self._say(f"Created dataset {DEMO_USERNAME}/{PROMPTS_NAME}")
-        for loader in _app_demo_loaders():
-            loader(user=user, stdout=self.stdout)
 
     def _say(self, message: str) -> None:
         self.stdout.write(message)
@@ -105,20 +101,6 @@ def demo_user_ensure() -> User:
 
 def _exists(kind: str, name: str) -> bool:
     return Repository.objects.filter(kind=kind, namespace__iexact=DEMO_USERNAME, name__iexact=name).exists()
-
-
-def _app_demo_loaders():
-    """Other apps add their own demo data by defining `<app>/demo.py` with `demo_load(*, user, stdout)`."""
-    for config in apps.get_app_configs():
-        try:
-            module = importlib.import_module(f"{config.name}.demo")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{config.name}.demo":
-                raise
-            continue
-        loader = getattr(module, "demo_load", None)
-        if loader is not None:
-            yield loader
 
 
 def _endpoint() -> str:
