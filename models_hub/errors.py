@@ -16,6 +16,12 @@ class BadRequest(HubError):
     status = 400
 
 
+class InvalidRepoPath(BadRequest):
+    """A file path that cannot be in a repository ('..', absolute, NUL, a backslash...)."""
+
+    hub_status = 422  # what the Hub protocol answers (the site's own API keeps 400)
+
+
 class Forbidden(HubError):
     status = 403
 

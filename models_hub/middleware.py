@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from http import HTTPStatus
 
@@ -64,7 +65,7 @@ def _message(request, status: int) -> str:
 def _make_json(response, message: str) -> None:
     response.content = json.dumps({"error": message}).encode()
     response["Content-Type"] = "application/json"
-    response["X-Error-Message"] = message[:500]
+    response["X-Error-Message"] = re.sub(r"[\x00-\x1f\x7f]", " ", message)[:500]  # a path may hold a decoded %0A
     if response.has_header("Content-Length"):
         response["Content-Length"] = str(len(response.content))
 

@@ -177,12 +177,28 @@ def repo_redirect_target(*, kind: str, namespace: str, name: str) -> Repository 
     )
     if redirect:
         return redirect.repository
+    return repo_in_any_case(kind=kind, namespace=namespace, name=name)
+
+
+def repo_in_any_case(*, kind: str, namespace: str, name: str) -> Repository | None:
+    """The repository whose id is this one in another letter case (ids are unique whatever the case)."""
     # Matches the expression index behind the case-insensitive unique constraint.
     return (
         Repository.objects.alias(lower_namespace=Lower("namespace"), lower_name=Lower("name"))
         .filter(kind=kind, lower_namespace=namespace.lower(), lower_name=name.lower())
         .first()
     )
+
+
+def repo_access_any_case(user: User | None, *, kind: str, namespace: str, name: str) -> RepoAccess:
+    """repo_access_for, taking the id in any letter case: a write cannot follow a redirect as a read does."""
+    try:
+        return repo_access_for(user, kind=kind, namespace=namespace, name=name)
+    except RepoNotFound:
+        repo = repo_in_any_case(kind=kind, namespace=namespace, name=name)
+        if repo is None or (repo.namespace, repo.name) == (namespace, name):
+            raise
+        return repo_access_for(user, kind=kind, namespace=repo.namespace, name=repo.name)
 
 
 def revision_resolve(repo: Repository, revision: str) -> Commit:

@@ -168,6 +168,42 @@ def test_missing_private_and_single_segment_repos_are_not_found(live_server, ali
     assert unknown.status_code == 404 and unknown.json()["error"]
 
 
+def test_an_id_without_owner_is_repo_not_found_on_every_endpoint(live_server, alice, hf_home):
+    token = token_create(user=alice, name="laptop", scope="write").secret
+    api = api_for(live_server, token)
+    calls = [
+        lambda: api.model_info("gpt2"),
+        lambda: api.dataset_info("squad"),
+        lambda: api.model_info("gpt2", revision="main"),
+        lambda: list(api.list_repo_tree("gpt2")),
+        lambda: api.get_paths_info("gpt2", ["config.json"]),
+        lambda: api.list_repo_refs("gpt2"),
+        lambda: api.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id="gpt2"),
+        lambda: hf_hub_download("gpt2", "config.json", endpoint=live_server.url, token=token, cache_dir=hf_home),
+        lambda: hf_hub_download("squad", "x", repo_type="dataset", endpoint=live_server.url, cache_dir=hf_home),
+    ]
+    for call in calls:
+        with pytest.raises(RepositoryNotFoundError):
+            call()
+    for method, url in [
+        ("HEAD", "/gpt2/resolve/main/config.json"),
+        ("GET", "/gpt2/resolve/main/config.json"),
+        ("POST", "/gpt2.git/info/lfs/objects/batch"),
+        ("POST", "/api/models/gpt2/commit/main"),
+        ("POST", "/api/models/gpt2/preupload/main"),
+    ]:
+        response = httpx2.request(method, f"{live_server.url}{url}", headers={"authorization": f"Bearer {token}"})
+        assert response.status_code == 404 and response.headers["X-Error-Code"] == "RepoNotFound", url
+        assert response.headers["Content-Type"] == "application/json"
+
+    script = "from transformers import AutoConfig; AutoConfig.from_pretrained('gpt2')"
+    env = child_env(endpoint=live_server.url, home=hf_home)
+    loaded = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert loaded.returncode != 0
+    assert "RepositoryNotFoundError" in loaded.stderr
+    assert "gpt2 is not a local folder and is not a valid model identifier" in loaded.stderr
+
+
 def test_revision_and_entry_errors_map_to_client_exceptions(live_server, alice):
     alice_model(alice)
     api = api_for(live_server)
@@ -727,6 +763,7 @@ def test_hostile_input_gets_clear_4xx(client, alice):
             "/api/models?sort=random",
             "/api/models?search=%00",
             "/api/models/alice/tiny/refs?x=" + "y" * 5000,
+            "/api/no%0D%0Asuch",  # echoed in X-Error-Message, which must hold no line break
         ]
     }
     bad_range = client.get("/alice/tiny/resolve/main/weights.bin", HTTP_RANGE="bytes=99999999999999999999-")
@@ -747,6 +784,7 @@ def test_hostile_input_gets_clear_4xx(client, alice):
         "/api/models?sort=random": 400,
         "/api/models?search=%00": 400,
         "/api/models/alice/tiny/refs?x=" + "y" * 5000: 200,
+        "/api/no%0D%0Asuch": 404,
     }
     assert all(r.headers["Content-Type"] == "application/json" for r in answers.values())
     assert bad_range.status_code == 416

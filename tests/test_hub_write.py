@@ -193,6 +193,24 @@ def test_move_repo_renames_and_leaves_a_redirect(live_server, alice, tmp_path):
     assert excinfo.value.response.status_code == 403
 
 
+def test_move_repo_onto_an_existing_id_is_409(live_server, alice):
+    make_repo(owner=alice, name="one")
+    make_repo(owner=alice, name="two")
+    make_repo(owner=alice, name="rows", kind="dataset")
+    make_repo(owner=alice, name="table", kind="dataset")
+    api = api_for(live_server, alice)
+
+    with pytest.raises(HfHubHTTPError) as model:
+        api.move_repo("alice/one", "alice/Two")
+    with pytest.raises(HfHubHTTPError) as dataset:
+        api.move_repo("alice/rows", "alice/table", repo_type="dataset")
+
+    assert model.value.response.status_code == dataset.value.response.status_code == 409
+    assert "A model repository called alice/Two already exists" in str(model.value)
+    assert "A dataset repository called alice/table already exists" in str(dataset.value)
+    assert repo_row("alice", "one") and repo_row("alice", "rows", kind="dataset")
+
+
 def test_unlike_and_like(live_server, alice, bob):
     repo = make_repo(owner=alice, name="tiny")
     token = token_for(bob)
@@ -426,6 +444,22 @@ def test_commit_of_unchanged_files_under_another_title_answers_the_head(live_ser
     assert api.list_repo_commits("alice/tiny")[0].commit_id == head
 
 
+def test_writes_take_the_repo_id_in_another_letter_case(live_server, alice):
+    repo = make_repo(owner=alice, name="tiny")
+    api = api_for(live_server, alice)
+
+    info = api.upload_file(path_or_fileobj=b"hi", path_in_repo="a.txt", repo_id="Alice/Tiny")
+    api.create_branch("ALICE/tiny", branch="dev")
+    api.delete_file("a.txt", repo_id="alice/TINY", revision="dev")
+    api.update_repo_settings("Alice/Tiny", private=True)
+
+    assert info.commit_url == f"{live_server.url}/alice/tiny/commit/{info.oid}"
+    assert files_at(repo)["a.txt"] == b"hi" and "a.txt" not in files_at(repo, "dev")
+    assert repo_row("alice", "tiny").private
+    with pytest.raises(RepositoryNotFoundError):
+        api.upload_file(path_or_fileobj=b"hi", path_in_repo="a.txt", repo_id="Alice/Tiny2")
+
+
 # Branches and tags
 
 
@@ -520,8 +554,6 @@ def test_session_user_needs_csrf_token(live_server, alice, client):
             ndjson(header_line(), {"key": "file", "value": {"path": "a.txt", "content": "QQ=$", "encoding": "base64"}}),
             "not valid base64",
         ),
-        (ndjson(header_line(), file_line("../x", b"escape")), "'..'"),
-        (ndjson(header_line(), file_line("/etc/passwd", b"escape")), "absolute"),
         (ndjson(file_line("a.txt", b"no header")), "header line"),
         (ndjson(header_line(), {"key": "bogus", "value": {}}), "unknown key"),
         (ndjson(header_line(), file_line("bad.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{}")), "safetensors"),
@@ -544,6 +576,36 @@ def test_hostile_commit_bodies_get_a_clear_400_and_no_commit(live_server, alice,
     assert headers["Content-Type"] == "application/json"
     assert Commit.objects.filter(repository=repo).count() == commits_before
     assert Blob.objects.count() == blobs_before
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (file_line("../x", b"escape"), "'..'"),
+        (file_line("/etc/passwd", b"escape"), "absolute"),
+        (file_line("a\x00b", b"nul"), "control character"),
+        (file_line("a\\b", b"windows"), "backslash"),
+        ({"key": "deletedFile", "value": {"path": "a/../../b"}}, "'..'"),
+        ({"key": "deletedFolder", "value": {"path": "/"}}, "absolute"),
+    ],
+)
+def test_invalid_paths_are_422_with_the_reason(live_server, alice, line, reason):
+    repo = make_repo(owner=alice, name="tiny")
+    token = token_for(alice)
+    path = line["value"]["path"]
+
+    status, payload, _ = post_commit(live_server, token, "alice/tiny", ndjson(header_line(), line))
+    preupload = raw_request(
+        live_server,
+        "POST",
+        "/api/models/alice/tiny/preupload/main",
+        json.dumps({"files": [{"path": path, "size": 1}]}).encode(),
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+
+    assert status == 422 and reason in payload["error"], payload
+    assert preupload[0] == 422 and reason in preupload[1]["error"]
+    assert Commit.objects.filter(repository=repo).count() == 1
 
 
 def test_lfs_file_with_wrong_size_is_refused(live_server, alice):

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from models_hub import services
 from models_hub.errors import BadRequest, Forbidden
-from models_hub.hub_api.common import get_access, iso_z, require_writer, with_next_link
+from models_hub.hub_api.common import get_write_access, iso_z, require_writer, with_next_link
 from models_hub.hub_api.write_views import hub_write, json_body, optional_str
 from models_hub.models import AccessRequest, Repository
 
@@ -25,7 +25,7 @@ MAX_REASON = AccessRequest._meta.get_field("rejection_reason").max_length
 def _maintained_repo(request: HttpRequest, repo_type: str, namespace: str, name: str) -> Repository:
     """The repo, if the caller may handle its access requests: write access and a write token."""
     require_writer(request)
-    access = get_access(request, repo_type, namespace, name)
+    access = get_write_access(request, repo_type, namespace, name)
     repo = access.repo
     if not access.can_write:
         raise Forbidden(f"Only maintainers with write access to {repo.repo_id} can manage its access requests.")

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
-from models_hub.errors import BadRequest, PayloadTooLarge
+from models_hub.errors import BadRequest, InvalidRepoPath, PayloadTooLarge
 from models_hub.services.upload_checks import clean_folder_path, clean_path
 from models_hub.storage.blobs import BlobTooLarge, write_stream_to_temp
 
@@ -364,8 +364,8 @@ def _require_str(value: dict, name: str, src: _Input) -> str:
 def _checked_path(raw: str, src: _Input, *, folder: bool = False) -> str:
     try:
         return clean_folder_path(raw) if folder else clean_path(raw)
-    except BadRequest as exc:
-        raise src.error(exc.message) from None
+    except InvalidRepoPath as exc:
+        raise InvalidRepoPath(src.error(exc.message).message) from None
 
 
 def _apply_line(parsed: ParsedCommit, line: dict, streamed: StreamedFile | None, src: _Input) -> None:

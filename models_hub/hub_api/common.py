@@ -7,6 +7,7 @@ it cannot guess them, so every error carries one where the Hub would send it.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -18,8 +19,9 @@ from accounts.authentication import InvalidToken, authenticate_bearer
 from accounts.models import ApiToken, User
 from models_hub.errors import Forbidden, GatedRepo, HubError, RepoNotFound
 from models_hub.models import Repository
-from models_hub.selectors import RepoAccess, repo_access_for
+from models_hub.selectors import RepoAccess, repo_access_any_case, repo_access_for
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 REPO_TYPES = {"models": Repository.Kind.MODEL, "datasets": Repository.Kind.DATASET}
 
 
@@ -32,7 +34,8 @@ def hub_error(status: int, message: str, code: str = "", headers: dict[str, str]
     response = JsonResponse({"error": message}, status=status)
     if code:
         response["X-Error-Code"] = code
-    response["X-Error-Message"] = message.replace("\n", " ")[:500]
+    # A header carries no control character (a path the caller sent may hold a decoded %0D).
+    response["X-Error-Message"] = CONTROL_CHARACTERS.sub(" ", message)[:500]
     for name, value in (headers or {}).items():
         response[name] = value
     return response
@@ -49,7 +52,7 @@ def error_response(request: HttpRequest, exc: HubError) -> JsonResponse:
     commit_oid = getattr(exc, "commit_oid", "")
     if commit_oid:
         headers["X-Repo-Commit"] = commit_oid
-    status = exc.status
+    status = getattr(exc, "hub_status", exc.status)
     if isinstance(exc, (RepoNotFound, GatedRepo)) and getattr(request, "hub_user", None) is None:
         status = 401  # what the Hub answers anonymous callers, so they know a token might help
     return hub_error(status, exc.message, exc.code, headers)
@@ -113,8 +116,9 @@ def get_access(request: HttpRequest, repo_type: str, namespace: str, name: str) 
     return repo_access_for(request.hub_user, kind=repo_kind(repo_type), namespace=namespace, name=name)
 
 
-def get_repo(request: HttpRequest, repo_type: str, namespace: str, name: str) -> Repository:
-    return get_access(request, repo_type, namespace, name).repo
+def get_write_access(request: HttpRequest, repo_type: str, namespace: str, name: str) -> RepoAccess:
+    """get_access for writes: the id in another letter case names the same repository (reads redirect)."""
+    return repo_access_any_case(request.hub_user, kind=repo_kind(repo_type), namespace=namespace, name=name)
 
 
 def with_next_link(response: HttpResponse, request: HttpRequest, **params: object) -> HttpResponse:

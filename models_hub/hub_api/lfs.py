@@ -23,7 +23,7 @@ from models_hub.errors import BadRequest, RepoNotFound
 from models_hub.hub_api.common import hub_endpoint, hub_error, require_writer
 from models_hub.hub_api.write_views import hub_write, json_body
 from models_hub.models import Blob, BlobUpload, Repository
-from models_hub.selectors import blobs_usable_by, repo_access, repo_access_for
+from models_hub.selectors import blobs_usable_by, repo_access, repo_access_any_case
 from models_hub.storage.blobs import BlobTooLarge, blob_from_temp_file, write_stream_to_temp
 from models_hub.storage.streaming import IncompleteBody, receive_body
 
@@ -93,7 +93,9 @@ def batch(request: HttpRequest, namespace: str, name: str, prefix: str | None = 
         return hub_error(404, "Git LFS uploads are disabled on this server: files are sent inline in commits.")
     user = require_writer(request)
     repo = (
-        repo_access_for(user, kind=_kind(prefix, namespace, name), namespace=namespace, name=name).require_write().repo
+        repo_access_any_case(user, kind=_kind(prefix, namespace, name), namespace=namespace, name=name)
+        .require_write()
+        .repo
     )
     data = json_body(request)
     if data.get("operation") != "upload":
@@ -176,7 +178,7 @@ def upload(request: HttpRequest, namespace: str, name: str, oid: str, prefix: st
 def verify(request: HttpRequest, namespace: str, name: str, oid: str, prefix: str | None = None) -> HttpResponse:
     """POST <verify href> {oid, size}: 200 once the object is stored."""
     user = require_writer(request)
-    repo_access_for(user, kind=_kind(prefix, namespace, name), namespace=namespace, name=name)
+    repo_access_any_case(user, kind=_kind(prefix, namespace, name), namespace=namespace, name=name)
     size = json_body(request).get("size")
     if not Blob.objects.filter(sha256=oid, size=size).exists() or not blobs_usable_by(user, {oid}):
         return hub_error(404, f"Object {oid} ({size} bytes) was not uploaded.")

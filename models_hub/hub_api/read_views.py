@@ -295,6 +295,16 @@ def xet_read_token(request: HttpRequest, **_kwargs: str) -> HttpResponse:
 
 
 @hub_endpoint
+def repo_without_owner(request: HttpRequest, name: str, **_kwargs: str) -> HttpResponse:
+    return hub_error(
+        404,
+        f"Repository Not Found for url: {request.path}. Every repository here is named 'owner/name': "
+        f"there is no '{name}' without an owner.",
+        "RepoNotFound",
+    )
+
+
+@hub_endpoint
 def api_not_found(request: HttpRequest, rest: str) -> HttpResponse:
     """Anything else under /api/: a JSON answer the client maps to RepositoryNotFoundError, never HTML."""
     return hub_error(404, f"Repository Not Found for url: /api/{rest}.", "RepoNotFound")

@@ -13,11 +13,16 @@ app_name = "hub_api"
 TYPE = r"(?P<repo_type>models|datasets|spaces)"
 REPO = r"(?P<namespace>[\w.-]+)/(?P<name>[\w.-]+)"
 API_REPO = rf"^api/{TYPE}/{REPO}"
+ONE_SEGMENT = r"(?P<name>[\w.-]+)"
 
 urlpatterns = [
     # Download URLs have no prefix for models, /datasets/ or /spaces/ for the others.
     re_path(rf"^{REPO}/resolve/(?P<rest>.+)$", downloads.resolve, {"repo_type": "models"}, name="resolve"),
     re_path(rf"^{TYPE}/{REPO}/resolve/(?P<rest>.+)$", downloads.resolve, name="resolve-typed"),
+    # An id without an owner (`gpt2`, as the public hub's oldest models are named) is a missing repository
+    # here, answered as one (RepoNotFound, JSON) so clients explain it; under /api/ the last route does that.
+    re_path(rf"^(?:{TYPE}/)?{ONE_SEGMENT}/resolve/.+$", read_views.repo_without_owner, name="resolve-no-owner"),
+    re_path(rf"^(?:{TYPE}/)?{ONE_SEGMENT}\.git/info/lfs/.*$", read_views.repo_without_owner, name="lfs-no-owner"),
     path("api/whoami-v2", read_views.whoami, name="whoami"),
     path("api/agent-harnesses", read_views.agent_harnesses, name="agent-harnesses"),
     re_path(rf"^api/{TYPE}$", read_views.repo_list, name="repo-list"),

@@ -22,8 +22,7 @@ from models_hub.errors import BadRequest, Conflict, HubError, PayloadTooLarge, R
 from models_hub.gitignore import ignored_paths
 from models_hub.hub_api.commit_stream import ParsedCommit, parse_commit_stream
 from models_hub.hub_api.common import (
-    get_access,
-    get_repo,
+    get_write_access,
     hub_endpoint,
     hub_error,
     method_not_allowed,
@@ -31,7 +30,7 @@ from models_hub.hub_api.common import (
     require_writer,
 )
 from models_hub.models import Blob, Ref, Repository, TreeEntry
-from models_hub.selectors import blobs_usable_by, repo_access_for, revision_resolve
+from models_hub.selectors import blobs_usable_by, repo_access_any_case, revision_resolve
 from models_hub.services.upload_checks import check_parent, check_received_file, clean_path
 from models_hub.storage.blobs import NewBlobs
 
@@ -148,11 +147,11 @@ def repo_url(request: HttpRequest, repo: Repository) -> str:
 
 
 def _writable_repo(request: HttpRequest, repo_type: str, namespace: str, name: str) -> Repository:
-    return get_access(request, repo_type, namespace, name).require_write().repo
+    return get_write_access(request, repo_type, namespace, name).require_write().repo
 
 
 def _administrable_repo(request: HttpRequest, kind: str, namespace: str, name: str) -> Repository:
-    return repo_access_for(request.hub_user, kind=kind, namespace=namespace, name=name).require_admin().repo
+    return repo_access_any_case(request.hub_user, kind=kind, namespace=namespace, name=name).require_admin().repo
 
 
 def _split_repo_id(value: Any, field: str) -> tuple[str, str]:
@@ -218,7 +217,7 @@ def repo_settings(request: HttpRequest, repo_type: str, namespace: str, name: st
 @hub_write("POST", "DELETE")
 def repo_like(request: HttpRequest, repo_type: str, namespace: str, name: str) -> HttpResponse:
     user = require_writer(request)
-    repo = get_repo(request, repo_type, namespace, name)
+    repo = get_write_access(request, repo_type, namespace, name).repo
     repo = services.like_set(user=user, repo=repo, liked=request.method == "POST")
     return JsonResponse({"likes": repo.likes_count})
 

@@ -133,7 +133,7 @@ def repo_move(*, repo: Repository, new_namespace: str, new_name: str, user: User
     namespace = owner.username if owner else org.name
     clash = Repository.objects.filter(kind=repo.kind, namespace__iexact=namespace, name__iexact=new_name)
     if clash.exclude(pk=repo.pk).exists():
-        raise Conflict(f"A {repo.kind} repo named {namespace}/{new_name} already exists.")
+        raise Conflict(f"A {repo.kind} repository called {namespace}/{new_name} already exists.")
     RepoRedirect.objects.update_or_create(
         kind=repo.kind, namespace=repo.namespace, name=repo.name, defaults={"repository": repo}
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import IO
 
-from models_hub.errors import BadRequest, PreconditionFailed
+from models_hub.errors import BadRequest, InvalidRepoPath, PreconditionFailed
 from models_hub.models import Blob
 from models_hub.paths import InvalidPath, normalize_folder_path, normalize_repo_path
 from models_hub.storage.blobs import blob_open
@@ -17,19 +17,19 @@ from models_hub.storage.safetensors_check import InvalidSafetensors, read_safete
 
 
 def clean_path(raw: str) -> str:
-    """The canonical form of a file path inside a repository, or BadRequest saying why it is refused."""
+    """The canonical form of a file path inside a repository, or InvalidRepoPath saying why it is refused."""
     try:
         return normalize_repo_path(raw)
     except InvalidPath as exc:
-        raise BadRequest(f"Invalid path {raw!r}: {exc}") from None
+        raise InvalidRepoPath(f"Invalid path {raw!r}: {exc}") from None
 
 
 def clean_folder_path(raw: str) -> str:
-    """A folder path, with an optional trailing '/'; BadRequest like clean_path."""
+    """A folder path, with an optional trailing '/'; InvalidRepoPath like clean_path."""
     try:
         return normalize_folder_path(raw)
     except InvalidPath as exc:
-        raise BadRequest(f"Invalid path {raw!r}: {exc}") from None
+        raise InvalidRepoPath(f"Invalid path {raw!r}: {exc}") from None
 
 
 def check_parent(*, head_oid: str, parent_oid: str | None, branch: str) -> None:
