@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from accounts.models import ApiToken, Membership, Organization, User
@@ -94,4 +95,4 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset) -> None:
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)
+        self.message_user(request, f"{count} token{pluralize(count)} revoked.", messages.SUCCESS)
