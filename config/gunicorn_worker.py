@@ -289,10 +289,14 @@ class BufferingThreadWorker(ThreadWorker):
             data = conn.sock.recv(max(1, min(size, RECV_BYTES)))
         except (BlockingIOError, InterruptedError):
             return
-        except OSError:
-            data = b""
-        if not data:  # the client went away before finishing its request
+        except OSError:  # reset: nobody to answer
             self._drop(conn)
+            return
+        if not data:  # the client stopped sending before its request was complete
+            if conn.head_end is None:
+                self._drop(conn)
+            else:  # it may still read: the view tells it that the body was cut short
+                self._hand_over(conn)
             return
         conn.incoming += data
         if conn.guard is not None:

@@ -93,7 +93,9 @@ class DecodedChunkedStream:
         return self._call(self.stream.readline, size if size is not None and size >= 0 else READ_STEP)
 
     def close(self) -> None:
-        self.stream.close()
+        # Django closes the stream after request.body; gunicorn's decoded body has no close().
+        if hasattr(self.stream, "close"):
+            self.stream.close()
 
 
 class UndecodableChunkedStream:
