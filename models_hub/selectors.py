@@ -20,6 +20,8 @@ HEX_PREFIX = re.compile(r"^[0-9a-f]{4,40}$")
 HISTORY_WALK_CAP = 100_000
 # No walk goes deeper, whatever the offset asked for: it keeps the depth within every database's integers.
 HISTORY_MAX_DEPTH = 2**31 - 1
+# A file history page looks at most this many commits back; "Older" continues from where it stopped.
+PATH_HISTORY_SCAN = 2_000
 
 
 # The card is shown on the repository page to everyone, so it can be fetched from a gated repo too; every
@@ -318,6 +320,62 @@ def commit_changes(commit: Commit) -> list[FileChange]:
         elif after.sha256 != before.sha256:
             changes.append(FileChange(path, "modified", after.size, before, after))
     return changes
+
+
+@dataclass(frozen=True)
+class PathHistory:
+    commits: list[Commit]  # newest first: each added, changed or deleted the path
+    older: Commit | None  # the oldest commit looked at when the history goes on: the next page starts below it
+
+
+def path_history(repo: Repository, start: Commit, path: str, *, limit: int, scan: int | None = None) -> PathHistory:
+    """The commits from `start` back (itself included) that changed the file at `path`, newest first.
+
+    One recursive query walks at most `scan` ancestors, reading the blob at `path` in each through the
+    (commit, path) index; a second loads the first `limit` commits that changed it, with their authors. A
+    commit changed the file when its blob there differs from its parent's. `older` is set when the history
+    may go on: a change beyond `limit` was seen, or the walk stopped before the first commit.
+    """
+    scan = PATH_HISTORY_SCAN if scan is None else scan  # read at call time: a test may lower it
+    quote = connection.ops.quote_name
+    table, entries = quote(Commit._meta.db_table), quote(TreeEntry._meta.db_table)
+    pk, parent, repository = (quote(Commit._meta.get_field(name).column) for name in ("id", "parent", "repository"))
+    entry_commit, entry_path, entry_blob = (
+        quote(TreeEntry._meta.get_field(name).column) for name in ("commit", "path", "blob")
+    )
+    sql = f"""
+        WITH RECURSIVE walk(commit_id, parent_id, depth) AS (
+            SELECT {pk}, {parent}, 0 FROM {table} WHERE {pk} = %s AND {repository} = %s
+            UNION ALL
+            SELECT c.{pk}, c.{parent}, walk.depth + 1 FROM {table} c JOIN walk ON c.{pk} = walk.parent_id
+            WHERE walk.depth + 1 <= %s AND c.{repository} = %s
+        )
+        SELECT walk.commit_id, walk.parent_id, e.{entry_blob} FROM walk
+        LEFT JOIN {entries} e ON e.{entry_commit} = walk.commit_id AND e.{entry_path} = %s
+        ORDER BY walk.depth
+    """  # noqa: S608 - table and column names come from the models, quoted; every value is bound
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [start.pk, repo.pk, scan, repo.pk, path])
+        rows = cursor.fetchall()
+    changed: list[int] = []
+    older_id = None
+    seen: set[int] = set()
+    for index, (commit_id, parent_id, blob_id) in enumerate(rows):
+        if commit_id in seen:  # a (corrupt) cycle of parents ends the history
+            break
+        seen.add(commit_id)
+        if parent_id is not None and not (index + 1 < len(rows) and rows[index + 1][0] == parent_id):
+            # The walk stopped before this commit's parent: the next page starts at this commit.
+            older_id = changed[-1] if len(changed) == limit else rows[index - 1][0] if index else None
+            break
+        parent_blob = rows[index + 1][2] if parent_id is not None else None
+        if blob_id != parent_blob:
+            if len(changed) == limit:  # one more exists: the next page starts below the last one shown
+                older_id = changed[-1]
+                break
+            changed.append(commit_id)
+    found = Commit.objects.select_related("author").in_bulk([*changed, *([older_id] if older_id else [])])
+    return PathHistory([found[pk] for pk in changed], found.get(older_id) if older_id else None)
 
 
 def commit_history(repo: Repository, commit: Commit, *, offset: int = 0, limit: int | None = None) -> list[Commit]:

@@ -187,7 +187,9 @@ def blob(request: HttpRequest, repo: Repository, rest: str) -> HttpResponse:
 @require_safe
 @repo_page()
 def commits(request: HttpRequest, repo: Repository, revision: str = "main") -> HttpResponse:
-    head = selectors.revision_resolve(repo, revision)
+    revision, head, path = selectors.split_revision_and_path(repo, revision.strip("/") or "main")
+    if path:
+        return _file_history(request, repo, revision, head, path)
     try:
         number = max(int(request.GET.get("page", 1)), 1)
     except ValueError:
@@ -205,6 +207,30 @@ def commits(request: HttpRequest, repo: Repository, revision: str = "main") -> H
         "older_page": number + 1 if len(history) > COMMITS_PER_PAGE else None,
     }
     return render(request, "models_hub/commits.html", context)
+
+
+def _file_history(request: HttpRequest, repo: Repository, revision: str, head: Commit, path: str) -> HttpResponse:
+    """The commits that changed one file, newest first; `?before=<oid>` continues below a commit of this repo."""
+    start: Commit | None = head
+    before = request.GET.get("before", "").lower()
+    if before:
+        cursor = Commit.objects.filter(repository=repo, oid=before).only("parent").first()
+        if cursor is None:
+            raise RevisionNotFound(f"Invalid rev id: {before}")
+        start = cursor.parent
+    history = selectors.path_history(repo, start, path, limit=COMMITS_PER_PAGE) if start else None
+    parts = path.split("/")
+    context = {
+        **tab_context(request, "commits"),
+        **_refs(repo),
+        "revision": revision,
+        "path": path,
+        "crumbs": [{"name": p, "path": "/".join(parts[: i + 1])} for i, p in enumerate(parts)],
+        "commits": history.commits if history else [],
+        "older": history.older if history else None,
+        "paged": bool(before),
+    }
+    return render(request, "models_hub/file_history.html", context)
 
 
 @require_safe
