@@ -18,8 +18,8 @@ from django.db import connection
 from huggingface_hub import CommitOperationAdd, CommitOperationCopy, CommitOperationDelete, HfApi
 from huggingface_hub.errors import BadRequestError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
-from accounts.services import token_create
-from conftest import make_commit, make_repo
+from accounts.services import membership_set, organization_create, token_create
+from conftest import make_commit, make_repo, make_user
 from models_hub.models import Blob, Commit, Ref, Repository, TreeEntry
 from models_hub.selectors import revision_resolve
 from models_hub.storage.blobs import blob_open
@@ -131,10 +131,34 @@ def test_create_dataset_repo_url_has_the_datasets_prefix(live_server, alice):
 
 
 def test_create_repo_in_someone_elses_namespace_is_forbidden(live_server, alice, bob):
-    with pytest.raises(HfHubHTTPError) as excinfo:
-        api_for(live_server, bob).create_repo("alice/mine")
-    assert excinfo.value.response.status_code == 403
+    acme = organization_create(creator=alice, name="acme")
+    membership_set(org=acme, actor=alice, username="bob", role="read")
+    api = api_for(live_server, bob)
+
+    for namespace in ("alice", "acme", "no-such-org"):  # the same words, whether the namespace exists or not
+        with pytest.raises(HfHubHTTPError) as excinfo:
+            api.create_repo(f"{namespace}/mine")
+        assert excinfo.value.response.status_code == 403
+        assert f"You don't have the rights to create repositories under '{namespace}'" in str(excinfo.value)
     assert not Repository.objects.filter(name="mine").exists()
+
+
+def test_readme_snippet_creates_and_uploads_with_a_new_users_token(live_server, tmp_path):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("## Using it from Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    # The write part (the rest needs the demo's model and dataset).
+    snippet = "from huggingface_hub import HfApi\n" + block[block.index("api = HfApi()") :]
+    (tmp_path / "my-model").mkdir()
+    (tmp_path / "my-model" / "config.json").write_text("{}")
+    env = hub_env_for(live_server, token_for(make_user("newcomer")), tmp_path / "home")
+
+    done = subprocess.run(
+        [sys.executable, "-c", snippet], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "config.json" in done.stdout
+    assert Repository.objects.filter(namespace="newcomer", name="my-model").exists()
 
 
 def test_read_token_cannot_create_or_commit(live_server, alice):

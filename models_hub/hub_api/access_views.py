@@ -38,7 +38,8 @@ def access_request_json(access: AccessRequest) -> dict:
     user = access.user
     return {
         "requestId": str(access.pk),
-        "user": {"user": user.username, "fullname": user.full_name or user.username, "email": user.email or None},
+        # Never the requester's e-mail address: maintainers see who asked, not how to reach them (as on the Hub).
+        "user": {"user": user.username, "fullname": user.full_name or user.username, "email": None},
         "status": access.status,
         "timestamp": iso_z(access.created_at),
         "updatedAt": iso_z(access.updated_at),

@@ -34,15 +34,19 @@ def _validation_message(exc: ValidationError) -> str:
 
 
 def namespace_check_writable(*, namespace: str, user: User) -> tuple[User | None, Organization | None]:
-    """Return (owner, organization) for a repository created under `namespace` by `user`."""
+    """Return (owner, organization) for a repository created under `namespace` by `user`.
+
+    Every refusal reads the same, so it tells nothing about whether the namespace exists.
+    """
     if namespace.lower() == user.username.lower():
         return user, None
+    refusal = Forbidden(f"You don't have the rights to create repositories under '{namespace}'.")
     org = Organization.objects.filter(name__iexact=namespace).first()
     if org is None:
-        raise Forbidden(f"You cannot create repositories under '{namespace}': no such user or organisation.")
+        raise refusal
     role = Membership.objects.filter(organization=org, user=user).values_list("role", flat=True).first()
     if role not in (Membership.Role.ADMIN, Membership.Role.WRITE) and not user.is_superuser:
-        raise Forbidden(f"You don't have the rights to create repositories under '{org.name}'.")
+        raise refusal
     return None, org
 
 
