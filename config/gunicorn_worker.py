@@ -31,9 +31,9 @@ import contextlib
 import errno
 import os
 import re
-import select
 import selectors
 import socket
+import struct
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -106,48 +106,63 @@ class RateGuard:
         return f"the client sent less than {self.needed / self.period:,.0f} bytes a second"
 
 
-class GuardedSocket(socket.socket):
-    """A client connection whose reads in a request thread fail once the client sends too slowly.
+def _timeval(seconds: float) -> bytes:
+    whole = int(seconds)
+    return struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
 
+
+class GuardedSocket(socket.socket):
+    """A client connection whose reads in a request thread fail once the client sends too slowly,
+    and whose writes fail once the client has taken no byte for `send_timeout` seconds.
+
+    It stays in blocking mode, as under gthread, so that an upload costs one system call a read,
+    as before; the kernel bounds each wait instead (SO_RCVTIMEO, SO_SNDTIMEO: set by limit_waits).
     Both gunicorn's body reader (recv) and the upload fast path (recv_into, see
-    models_hub.storage.streaming) read through these two methods; the guard costs one poll() per
-    read, which returns at once while data flows.
+    models_hub.storage.streaming) read through the two methods below, which check the guard after
+    each read or wait. socket.sendfile() waits for the socket itself, so it gets a Python timeout.
     """
 
     guard: RateGuard | None = None
+    send_timeout: float | None = None
 
-    def _wait_readable(self) -> None:
+    def limit_waits(self, *, read: float, send: float) -> None:
+        """A blocking read returns after `read` s without a byte; a write fails after `send` s without progress."""
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(read))
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(send))
+        self.send_timeout = send
+
+    def _guarded(self, read, *args):
         guard = self.guard
-        assert guard is not None
-        timeout = self.gettimeout()  # a caller's own bound (gunicorn's drain) still applies
-        give_up = time.monotonic() + timeout if timeout else float("inf")
-        poller = select.poll()
-        poller.register(self, select.POLLIN)
         while True:
-            now = time.monotonic()
-            if guard.too_slow(now):
+            try:
+                result = read(*args)
+            except BlockingIOError:  # SO_RCVTIMEO: nothing arrived for a while
+                result = None
+            if result:
+                guard.count(len(result) if isinstance(result, bytes) else result)
+            if guard.too_slow(time.monotonic()):
                 raise TimeoutError(f"Request body too slow: {guard.message()}.")
-            wait = min(guard.ends, give_up) - now
-            if wait <= 0:
-                raise TimeoutError("timed out")
-            if poller.poll(max(1, int(wait * 1000))):
-                return
+            if result is not None:
+                return result
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         if self.guard is None:
             return super().recv(bufsize, flags)
-        self._wait_readable()
-        data = super().recv(bufsize, flags)
-        self.guard.count(len(data))
-        return data
+        return self._guarded(super().recv, bufsize, flags)
 
     def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:
         if self.guard is None:
             return super().recv_into(buffer, nbytes, flags)
-        self._wait_readable()
-        count = super().recv_into(buffer, nbytes, flags)
-        self.guard.count(count)
-        return count
+        return self._guarded(super().recv_into, buffer, nbytes, flags)
+
+    def sendfile(self, file, offset: int = 0, count: int | None = None) -> int:
+        if self.send_timeout is None or self.gettimeout() is not None:
+            return super().sendfile(file, offset, count)
+        self.settimeout(self.send_timeout)
+        try:
+            return super().sendfile(file, offset, count)
+        finally:
+            self.settimeout(None)
 
 
 class Framing(NamedTuple):
@@ -259,6 +274,8 @@ class BufferingThreadWorker(ThreadWorker):
                 raise
             return
         sock = GuardedSocket(client.family, client.type, client.proto, fileno=client.detach())
+        # A body that stops coming, or a response nobody reads, frees the thread.
+        sock.limit_waits(read=self.limits.body_timeout, send=self.limits.send_timeout)
         self.nr_conns += 1
         conn = BufferedConn(self.cfg, sock, address, listener.getsockname())
         self._read_request(conn, b"", time.monotonic() + self.limits.header_timeout)
@@ -379,13 +396,12 @@ class BufferingThreadWorker(ThreadWorker):
     # --- a thread serves the request ----------------------------------------------------------
 
     def handle_request(self, req, conn: BufferedConn):
-        conn.sock.settimeout(self.limits.send_timeout)  # a response nobody reads frees the thread
         if conn.continue_sent:
             req._expected_100_continue = False
         try:
             return super().handle_request(req, conn)
-        except TimeoutError as exc:  # gthread would log a traceback: this is the client's doing
-            self.log.info("Closed the connection from %s, stalled past FLYWHEEL_SEND_TIMEOUT: %s", conn.client, exc)
+        except (TimeoutError, BlockingIOError) as exc:  # gthread would log a traceback: the client's doing
+            self.log.info("Closed the connection from %s, the client stalled: %s", conn.client, exc)
             return False
 
     def finish_request(self, conn: BufferedConn, fs) -> None:
