@@ -21,6 +21,7 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = [
         (None, {"fields": ["username", "password"]}),
         ("Profile", {"fields": ["full_name", "email", "bio"]}),
+        ("Storage", {"fields": ["storage_quota_bytes"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
@@ -50,6 +51,7 @@ class OrganizationAdmin(admin.ModelAdmin):
     list_display = ["name", "full_name", "member_count", "created_at"]
     search_fields = ["name", "full_name"]
     readonly_fields = ["created_at"]
+    fields = ["name", "full_name", "description", "storage_quota_bytes", "created_at"]
     inlines = [MembershipInline]
 
     def get_queryset(self, request):

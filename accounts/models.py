@@ -16,6 +16,13 @@ class User(AbstractUser):
     )
     full_name = models.CharField(max_length=150, blank=True)
     bio = models.TextField(blank=True)
+    storage_quota_bytes = models.PositiveBigIntegerField(
+        "storage quota (bytes)",
+        null=True,
+        blank=True,
+        help_text="What this user's repositories may store, e.g. 10737418240 for 10 GiB. "
+        "Empty: the default, FLYWHEEL_USER_QUOTA_BYTES.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("username"), name="user_username_ci_unique")]
@@ -30,6 +37,13 @@ class Organization(models.Model):
     full_name = models.CharField(max_length=150, blank=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    storage_quota_bytes = models.PositiveBigIntegerField(
+        "storage quota (bytes)",
+        null=True,
+        blank=True,
+        help_text="What this organisation's repositories may store, e.g. 1099511627776 for 1 TiB. "
+        "Empty: the default, FLYWHEEL_ORG_QUOTA_BYTES.",
+    )
     members = models.ManyToManyField(User, through="Membership", related_name="organizations")
 
     class Meta:

@@ -170,6 +170,10 @@ FILE_UPLOAD_HANDLERS = ["models_hub.storage.upload_handlers.HashingFileUploadHan
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 FLYWHEEL_MAX_UPLOAD_BYTES = env_int("FLYWHEEL_MAX_UPLOAD_BYTES", 50 * 1024**3)
+# Storage each user and organisation may use (models_hub.services.quotas), unless the admin sets
+# another figure on the account.
+FLYWHEEL_USER_QUOTA_BYTES = env_int("FLYWHEEL_USER_QUOTA_BYTES", 100 * 1024**3)
+FLYWHEEL_ORG_QUOTA_BYTES = env_int("FLYWHEEL_ORG_QUOTA_BYTES", 1024**4)
 # Browser upload chunks: each PATCH streams into the upload's file, so a big chunk costs no memory;
 # fewer requests cost less. A dropped connection keeps the bytes that arrived either way.
 FLYWHEEL_UPLOAD_CHUNK_BYTES = env_int("FLYWHEEL_UPLOAD_CHUNK_BYTES", 64 * 1024 * 1024)

@@ -77,3 +77,7 @@ class NotFound(HubError):
     """Something other than a repository, revision or file is missing (a user, an access request)."""
 
     status = 404
+
+
+class QuotaExceeded(PayloadTooLarge):
+    """The upload does not fit in the storage quota of the repository's user or organisation."""

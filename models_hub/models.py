@@ -236,6 +236,23 @@ class TreeEntry(models.Model):
         return bool(self.blob.is_pickle)
 
 
+class RepositoryBlob(models.Model):
+    """A blob that some commit of a repository refers to, once per repository and blob.
+
+    Written with every commit (services.commits._write_commit), so that what a namespace stores (its
+    storage quota's usage) is one aggregate over its distinct files, not a scan of every commit's tree.
+    """
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="blob_refs")
+    blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="repository_refs")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["repository", "blob"], name="repositoryblob_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.repository_id}: {self.blob_id}"
+
+
 class Ref(models.Model):
     class Kind(models.TextChoices):
         BRANCH = "branch", "Branch"

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from models_hub import selectors, services
 from models_hub.api.common import ERRORS, REPO_PATH_PARAMETERS, ErrorSerializer, repo_for_writing
 from models_hub.errors import BadRequest, HubError, PayloadTooLarge
+from models_hub.services.quotas import quota_check
 from models_hub.services.upload_checks import check_parent, check_received_file, clean_path
 from models_hub.storage import streaming
 from models_hub.storage.blobs import BlobTooLarge, NewBlobs
@@ -150,6 +151,7 @@ class RawUploadApi(APIView):
         expected = _expected_sha256(request)
         parent = _option(request, "X-Parent-Commit", "parent_commit").strip()
         check_parent(head_oid=head.oid, parent_oid=parent, branch=branch)  # commit_create checks again, atomically
+        quota_check(repo=repo, files=[(expected or None, length)])  # and this one
 
         received = _receive(request, length, expected)
         try:

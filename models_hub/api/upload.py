@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from models_hub import services
 from models_hub.api.common import ERRORS, REPO_PATH_PARAMETERS, ErrorSerializer, repo_for_writing, revision_parameter
 from models_hub.errors import BadRequest, PayloadTooLarge
+from models_hub.services.quotas import quota_check
 from models_hub.services.upload_checks import check_received_file, clean_path
 from models_hub.storage.blobs import NewBlobs
 
@@ -34,6 +35,11 @@ def upload_paths(request: Request, files: list) -> list[str]:
     if len(set(paths)) != len(paths):
         raise BadRequest("The same path was given to two files.")
     return paths
+
+
+def _content_length(request: Request) -> int:
+    raw = request.META.get("CONTENT_LENGTH") or "0"
+    return int(raw) if raw.isdigit() else 0
 
 
 class UploadApi(APIView):
@@ -66,6 +72,8 @@ class UploadApi(APIView):
     def post(self, request: Request, kind: str, namespace: str, name: str, branch: str) -> Response:
         # Permission first: nobody's bytes are read into the blob store before we know they may write.
         repo = repo_for_writing(request, kind, namespace, name)
+        # Before the body is read: the whole request (its files and a little more) must fit in the quota.
+        quota_check(repo=repo, files=[(None, _content_length(request))])
         files = request.FILES.getlist("files")
         if getattr(request._request, "upload_too_large", False):
             raise PayloadTooLarge(

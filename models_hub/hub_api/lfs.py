@@ -19,11 +19,12 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 
 from accounts.models import User
-from models_hub.errors import BadRequest, RepoNotFound
+from models_hub.errors import BadRequest, QuotaExceeded, RepoNotFound
 from models_hub.hub_api.common import hub_endpoint, hub_error, require_writer
 from models_hub.hub_api.write_views import hub_write, json_body
 from models_hub.models import Blob, BlobUpload, Repository
 from models_hub.selectors import blobs_usable_by, repo_access, repo_access_any_case
+from models_hub.services.quotas import quota_check
 from models_hub.storage.blobs import BlobTooLarge, blob_from_temp_file, write_stream_to_temp
 from models_hub.storage.streaming import IncompleteBody, receive_body
 
@@ -110,7 +111,19 @@ def batch(request: HttpRequest, namespace: str, name: str, prefix: str | None = 
     usable = blobs_usable_by(user, oids)
     stored = {blob.sha256: blob for blob in Blob.objects.filter(sha256__in=usable)}
     answers = [_batch_object(request, repo, user, item, stored) for item in objects]
+    _refuse_over_quota(repo, answers)
     return _lfs_json({"transfer": "basic", "objects": answers, "hash_algo": "sha256"})
+
+
+def _refuse_over_quota(repo: Repository, answers: list[dict]) -> None:
+    """The objects to upload must fit in the storage quota together; if they do not, none is asked for."""
+    wanted = [answer for answer in answers if "actions" in answer]
+    try:
+        quota_check(repo=repo, files=[(answer["oid"], answer["size"]) for answer in wanted])
+    except QuotaExceeded as exc:
+        for answer in wanted:
+            del answer["actions"]
+            answer["error"] = {"code": exc.status, "message": exc.message}
 
 
 def _request_chunks(request: HttpRequest) -> Iterator[bytes]:
@@ -153,6 +166,7 @@ def upload(request: HttpRequest, namespace: str, name: str, oid: str, prefix: st
         raise BadRequest(f"The upload is {declared} bytes long but the object was announced with {size}.")
     if Blob.objects.filter(sha256=oid, size=size).exists() and blobs_usable_by(user, {oid}):
         return _lfs_json({})
+    quota_check(repo=repo, files=[(oid, size)])  # the batch checked it too, but the quota may have changed
     try:
         if declared:  # the usual case: straight from the socket (see models_hub.storage.streaming)
             body = receive_body(request, length=size, limit=size)

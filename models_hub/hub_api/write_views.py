@@ -31,6 +31,7 @@ from models_hub.hub_api.common import (
 )
 from models_hub.models import Blob, Ref, Repository, TreeEntry
 from models_hub.selectors import blobs_usable_by, repo_access_any_case, revision_resolve
+from models_hub.services.quotas import quota_check
 from models_hub.services.upload_checks import check_parent, check_received_file, clean_path
 from models_hub.storage.blobs import NewBlobs
 
@@ -285,6 +286,10 @@ def preupload(request: HttpRequest, repo_type: str, namespace: str, name: str, r
         for entry in TreeEntry.objects.filter(commit=commit, path__in=[p for p, _ in wanted]).select_related("blob")
     }
     ignored = ignored_paths(commit=commit, paths=[path for path, _ in wanted], gitignore=gitignore)
+    # Before the client sends any bytes: files that may be new (not the same size at the same path)
+    # must fit in the storage quota. The commit checks again, exactly.
+    changed = [(None, size) for path, size in wanted if path not in ignored and _may_change(current.get(path), size)]
+    quota_check(repo=repo, files=changed)
     answer = []
     for path, size in wanted:
         lfs = _lfs_mode(size)
@@ -297,6 +302,10 @@ def preupload(request: HttpRequest, repo_type: str, namespace: str, name: str, r
         # hf_xet fetches xet-write-token itself and shows only "404" on failure; the client logs this header.
         response["X-HF-Warning"] = f"flywheel-lfs; {LFS_HINT}"
     return response
+
+
+def _may_change(blob: Blob | None, size: int) -> bool:
+    return blob is None or blob.size != size
 
 
 def _branch_head_oid(repo: Repository, branch: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -23,9 +23,11 @@ from models_hub.models import (
     Commit,
     Ref,
     Repository,
+    RepositoryBlob,
     RepoTag,
     TreeEntry,
 )
+from models_hub.services.quotas import quota_check
 from models_hub.services.upload_checks import check_blob, check_parent, clean_folder_path, clean_path
 from models_hub.storage.blobs import blob_open
 
@@ -93,7 +95,10 @@ def _write_commit(
     description: str,
     author: User | None,
     when,
+    added_blobs: Collection[str],
 ) -> Commit:
+    """Write a commit and its tree. `added_blobs`: the blobs that may be new to the repository (those
+    added by this commit), recorded once per repository for the storage quota."""
     commit = Commit.objects.create(
         repository=repo,
         oid=_commit_oid(
@@ -107,6 +112,11 @@ def _write_commit(
     )
     TreeEntry.objects.bulk_create(
         [TreeEntry(commit=commit, path=path, blob_id=sha) for path, sha in tree.items()], batch_size=1000
+    )
+    RepositoryBlob.objects.bulk_create(
+        [RepositoryBlob(repository=repo, blob_id=sha) for sha in sorted(added_blobs)],
+        batch_size=1000,
+        ignore_conflicts=True,
     )
     return commit
 
@@ -219,8 +229,16 @@ def commit_create(
             # Nothing changes (a retried upload, the same bytes again): no empty commit, the head answers,
             # as on the public hub.
             return head
+        quota_check(repo=repo, files=[(a.blob.sha256, a.blob.size) for a in additions], lock=True)
         commit = _write_commit(
-            repo=repo, parent=head, tree=tree, title=title, description=description, author=author, when=now
+            repo=repo,
+            parent=head,
+            tree=tree,
+            title=title,
+            description=description,
+            author=author,
+            when=now,
+            added_blobs={a.blob.sha256 for a in additions},
         )
         ref.commit = commit
         ref.save(update_fields=["commit", "updated_at"])

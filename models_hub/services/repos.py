@@ -90,6 +90,7 @@ def repo_create(*, kind: str, namespace: str, name: str, creator: User, private:
         description="",
         author=creator,
         when=now,
+        added_blobs=[attributes.sha256],
     )
     Ref.objects.create(repository=repo, kind=Ref.Kind.BRANCH, name="main", commit=commit)
     return repo

@@ -19,6 +19,7 @@ from typing import IO
 from uuid import UUID
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from rehashes import PySha256
 
@@ -27,6 +28,7 @@ from models_hub import services
 from models_hub.errors import BadRequest, Conflict, HubError, PayloadTooLarge, RepoNotFound
 from models_hub.models import Commit, Repository, UploadSession
 from models_hub.selectors import repo_access
+from models_hub.services.quotas import quota_check
 from models_hub.services.upload_checks import check_received_file, clean_path
 from models_hub.storage import streaming
 from models_hub.storage.blobs import COPY_CHUNK, blob_from_temp_file
@@ -76,7 +78,9 @@ def upload_create(*, user: User, repo: Repository, path: str, size: int) -> Uplo
     if size > limit:
         raise PayloadTooLarge(f"The file is {size:,} bytes, over the limit of {limit:,} bytes per file.")
     path = clean_path(path)
-    session = UploadSession.objects.create(user=user, repository=repo, path=path, size=size)
+    with transaction.atomic():  # the quota's room is checked and reserved at once
+        quota_check(repo=repo, files=[(None, size)], lock=True)
+        session = UploadSession.objects.create(user=user, repository=repo, path=path, size=size)
     upload_file(session).touch()
     return session
 
