@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def old_blob(data: bytes) -> Blob:
 
 
 @pytest.fixture
-def leftovers(alice) -> dict:
+def leftovers(alice) -> Iterator[dict]:
     """One of each kind of leftover, next to its fresh or still used twin."""
     repo = make_repo(owner=alice, name="tiny")
     stale_upload = uploads.upload_create(user=alice, repo=repo, path="stale.bin", size=10)
@@ -68,7 +69,8 @@ def leftovers(alice) -> dict:
     BlobUpload.objects.create(user=alice, blob=recent_lfs)
     orphan = old_blob(b"bytes of a deleted repository")
     young_orphan = blob_store_bytes(b"bytes stored a moment ago, commit on its way")
-    return locals()
+    yield locals()
+    new_temp.unlink(missing_ok=True)  # the temporary folder is shared by the whole run
 
 
 def test_cleanup_removes_leftovers_and_keeps_what_is_in_use(leftovers):

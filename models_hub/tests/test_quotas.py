@@ -5,6 +5,7 @@ The Hub protocol (stock client, Git LFS) and the browser's upload page are in te
 
 from __future__ import annotations
 
+import io
 from importlib import import_module
 
 import pytest
@@ -18,7 +19,7 @@ from models_hub.errors import QuotaExceeded
 from models_hub.models import Blob, RepositoryBlob, UploadSession
 from models_hub.selectors import revision_resolve
 from models_hub.services.quotas import human_size, quota_check, storage_usage
-from models_hub.storage import uploads
+from models_hub.storage import streaming, uploads
 from models_hub.storage.blobs import blob_store_bytes
 from models_hub.tests.test_refused_uploads import stored_files
 
@@ -36,6 +37,10 @@ def set_quota(account, size: int | None) -> None:
 
 def bearer(user) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {token_create(user=user, name='t', scope='write').secret}"}
+
+
+def append(session: UploadSession, data: bytes) -> None:
+    uploads.upload_append(session=session, offset=0, source=streaming.StreamSource(io.BytesIO(data)), length=len(data))
 
 
 @pytest.fixture
@@ -227,7 +232,7 @@ def test_an_open_resumable_upload_reserves_its_size(client, alice, repo):
     )
     assert response.status_code == 413
 
-    uploads.upload_append(session=session, offset=0, chunks=[b"z" * 8 * KIB])
+    append(session, b"z" * 8 * KIB)
     uploads.uploads_commit(user=alice, repo=repo, uploads=[uploads.FinishedUpload(str(session.pk))], title="Add")
 
     usage = storage_usage(alice)
@@ -256,7 +261,7 @@ def test_tus_creation_over_the_quota_answers_413_with_the_reason(alice, repo):
 
 def test_committing_finished_uploads_over_a_quota_lowered_meanwhile_is_refused(alice, repo):
     session = uploads.upload_create(user=alice, repo=repo, path="big.bin", size=4000)
-    uploads.upload_append(session=session, offset=0, chunks=[b"z" * 4000])
+    append(session, b"z" * 4000)
     set_quota(alice, GITATTRIBUTES + 1000)
     blobs = Blob.objects.count()
 
@@ -344,6 +349,6 @@ def test_migration_fills_in_what_existing_repositories_store(alice, repo):
     RepositoryBlob.objects.all().delete()
     assert storage_usage(alice).used == 0
 
-    import_module("models_hub.migrations.0010_repository_blob").backfill(apps, None)
+    import_module("models_hub.migrations.0011_repository_blob").backfill(apps, None)
 
     assert storage_usage(alice).used == GITATTRIBUTES + 700 + 300

@@ -23,7 +23,7 @@ def backfill(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('models_hub', '0009_blob_is_pickle'),
+        ('models_hub', '0010_upload_hash_state'),
     ]
 
     operations = [
