@@ -75,7 +75,20 @@ class DeleteForm(forms.Form):
         return value
 
 
-class CardEditForm(forms.Form):
-    content = forms.CharField(widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false"}), required=False)
+class CommitMessageForm(forms.Form):
     summary = forms.CharField(max_length=500, label="Commit message")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Description")
+    # The head of the branch when the page was opened: a commit made since then refuses this one.
+    parent = forms.RegexField(regex=r"^[0-9a-f]{4,40}$", required=False, widget=forms.HiddenInput)
+
+
+class FileDeleteForm(CommitMessageForm):
+    pass
+
+
+class FileEditForm(CommitMessageForm):
+    # strip=False: the file is saved exactly as written (indentation, the last newline).
+    content = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false"}), required=False, strip=False
+    )
+    field_order = ["content", "summary", "description", "parent"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from models_hub.views import manage, pages, upload
+from models_hub.views import edit, manage, pages, upload
 
 app_name = "models_hub"
 
@@ -23,7 +23,8 @@ REPO_ROUTES = [
     ("/commits/<path:revision>", pages.commits, "commits"),
     ("/commit/<str:oid>", pages.commit_detail, "commit"),
     ("/settings", manage.repo_settings, "settings"),
-    ("/edit/main/README.md", manage.card_edit, "card-edit"),
+    ("/edit/<path:rest>", edit.file_edit, "file-edit"),
+    ("/delete/<path:rest>", edit.file_delete, "file-delete"),
     ("/upload/main", upload.upload_page, "upload"),
     ("/upload/main/commit", upload.upload_commit, "upload-commit"),
 ]

@@ -1,4 +1,4 @@
-"""Pages that change a repository: create, settings (visibility, rename/transfer, delete), edit the card."""
+"""Pages that change a repository: create, settings (visibility, rename/transfer, delete), access requests."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from models_hub import cards, selectors, services
-from models_hub.errors import EntryNotFound, HubError, RepoExists
+from models_hub import services
+from models_hub.errors import HubError, RepoExists
 from models_hub.forms import (
     AccessDecisionForm,
     AccessGrantForm,
-    CardEditForm,
     DeleteForm,
     GateForm,
     MoveForm,
@@ -21,18 +20,7 @@ from models_hub.forms import (
     VisibilityForm,
 )
 from models_hub.models import AccessRequest, Repository
-from models_hub.storage.blobs import blob_open, blob_store_bytes
 from models_hub.views.common import ADMIN, WRITE, repo_page, tab_context
-
-CARD_TEMPLATE = """---
-# license: choose one (e.g. mit, apache-2.0, cc-by-4.0) and remove the leading "#"
-tags: []
----
-
-# {name}
-
-Describe what this {kind} is, how it was made and how to use it.
-"""
 
 
 @login_required
@@ -141,44 +129,3 @@ def access_requests(request: HttpRequest, repo: Repository) -> HttpResponse:
         "decision": decision,
     }
     return render(request, "models_hub/access.html", context, status=400 if action else 200)
-
-
-def _current_card(repo: Repository) -> str:
-    try:
-        entry = selectors.file_entry(selectors.head_commit(repo), "README.md")
-    except EntryNotFound:
-        return CARD_TEMPLATE.format(name=repo.name, kind=repo.kind)
-    with blob_open(entry.blob) as handle:
-        return handle.read(cards.MAX_CARD_BYTES).decode("utf-8", errors="replace")
-
-
-@require_http_methods(["GET", "POST"])
-@repo_page(WRITE)
-def card_edit(request: HttpRequest, repo: Repository) -> HttpResponse:
-    """Edit README.md on main. Invalid metadata is refused, as the public hub refuses it, and nothing is stored."""
-    initial = {"content": _current_card(repo), "summary": "Update README.md"}
-    form = CardEditForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        content = form.cleaned_data["content"].replace("\r\n", "\n")
-        card = cards.parse_card(content, kind=repo.kind)
-        if card.errors:
-            form.add_error("content", f"Invalid metadata in README.md: {card.error}")
-        else:
-            try:
-                services.commit_create(
-                    repo=repo,
-                    author=request.user,
-                    title=form.cleaned_data["summary"],
-                    description=form.cleaned_data["description"],
-                    additions=[services.FileAddition("README.md", blob_store_bytes(content.encode()))],
-                )
-            except HubError as exc:
-                form.add_error(None, exc.message)
-            else:
-                if card.warnings:
-                    messages.warning(request, f"Saved README.md, with a warning: {'; '.join(card.warnings)}.")
-                else:
-                    messages.success(request, "Saved README.md.")
-                return redirect(repo.get_absolute_url())
-    context = {**tab_context(request, "edit"), "form": form}
-    return render(request, "models_hub/card_edit.html", context, status=400 if form.errors else 200)

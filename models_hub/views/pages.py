@@ -167,9 +167,12 @@ def blob(request: HttpRequest, repo: Repository, rest: str) -> HttpResponse:
     if preview.text is not None and path.lower().endswith(".md"):
         rendered = cards.render_markdown(cards.split_card(preview.text)[1])
     parts = path.split("/")
+    refs = _refs(repo)
     context = {
         **tab_context(request, "files"),
-        **_refs(repo),
+        **refs,
+        # Files are edited and deleted on branches, never at a tag or a commit.
+        "on_branch": revision in refs["branches"],
         "revision": revision,
         "commit": commit,
         "entry": entry,
