@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import make_commit, make_repo, make_user
+from models_hub import selectors
 from tests.test_browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -86,7 +87,16 @@ def test_main_pages_run_under_the_policy_without_violations(watched_page, live_s
     assert_no_violations(page, "swagger rendered")
 
     log_in(page, live_server, alice)
-    for url in ("/alice/tiny/upload/main", "/settings/tokens", "/admin/"):
+    head = selectors.head_commit(repo).oid
+    for url in (
+        "/alice/tiny/upload/main",
+        "/alice/tiny/edit/main/train.py",
+        "/alice/tiny/delete/main/train.py",
+        f"/alice/tiny/commit/{head}",
+        "/alice/tiny/commits/main/train.py",
+        "/settings/tokens",
+        "/admin/",
+    ):
         visit(page, url)
 
     # htmx still swaps fragments under the policy.
