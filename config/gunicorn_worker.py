@@ -51,6 +51,7 @@ RECV_BYTES = 256 * 1024
 # After the response, how long to read and discard what a client still sends before closing, so
 # that it gets the response rather than a reset (RFC 9112 section 9.6).
 LINGER_SECONDS = 2.0
+LINGER_BYTES = 64 * 1024
 HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
@@ -228,6 +229,16 @@ class ChunkedScanner:
                 return None
 
 
+def _head_end(buf: bytearray, start: int) -> int | None:
+    """The index just past the blank line that ends a request head, searching from `start`.
+
+    A head with bare LF line ends is gunicorn's to refuse: it ends the head too, or the request
+    would wait here until the header timeout.
+    """
+    ends = [found + len(mark) for mark in (b"\r\n\r\n", b"\n\n") if (found := buf.find(mark, start)) >= 0]
+    return min(ends) if ends else None
+
+
 class BufferedConn(TConn):
     """A connection, with what the event loop has read of its next request."""
 
@@ -235,6 +246,7 @@ class BufferedConn(TConn):
         super().__init__(cfg, sock, client, server)
         self.incoming = bytearray()
         self.head_end: int | None = None
+        self.scanned = 0  # incoming holds no end of head before this index
         self.want: int = 0  # bytes of incoming to gather before a thread takes over (with a length)
         self.chunks: ChunkedScanner | None = None
         self.deadline = 0.0  # for the head
@@ -243,7 +255,7 @@ class BufferedConn(TConn):
 
     def start_request(self, leftover: bytes, deadline: float) -> None:
         self.incoming = bytearray(leftover)
-        self.head_end, self.want, self.chunks, self.guard = None, 0, None, None
+        self.head_end, self.scanned, self.want, self.chunks, self.guard = None, 0, 0, None, None
         self.deadline = deadline
         self.continue_sent = False
 
@@ -255,7 +267,7 @@ class BufferingThreadWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self.limits = Limits.from_environ()
         self.reading: set[BufferedConn] = set()
-        self.lingering: dict[socket.socket, float] = {}
+        self.lingering: dict[socket.socket, list[float]] = {}  # socket: [deadline, bytes it may still send]
 
     @classmethod
     def check_config(cls, cfg, log) -> None:
@@ -324,12 +336,16 @@ class BufferingThreadWorker(ThreadWorker):
         """Hand the request to a thread once its head, and its body up to BODY_BUFFER, are here."""
         incoming = conn.incoming
         if conn.head_end is None:
-            end = incoming.find(b"\r\n\r\n")
-            if end < 0:
+            if not conn.scanned:  # blank lines before a request line are allowed (RFC 9112 2.2): drop them
+                del incoming[: len(incoming) - len(incoming.lstrip(b"\r\n"))]
+            end = _head_end(incoming, conn.scanned)
+            if end is None:
                 if len(incoming) > HEAD_LIMIT:
                     self._drop(conn, b"431 Request Header Fields Too Large", "The request head is too large.")
+                    return
+                conn.scanned = max(0, len(incoming) - 3)  # a head trickled in costs one pass, not one per byte
                 return
-            conn.head_end = end + 4
+            conn.head_end = end
             framing = framing_of(bytes(incoming[: conn.head_end]))
             if framing is None:
                 self._hand_over(conn)
@@ -389,7 +405,7 @@ class BufferingThreadWorker(ThreadWorker):
                 self._drop(conn, b"408 Request Timeout", "The request head took too long.")
             elif conn.guard is not None and conn.guard.too_slow(now):
                 self._drop(conn, b"408 Request Timeout", f"The request body is too slow: {conn.guard.message()}.")
-        for sock, deadline in list(self.lingering.items()):
+        for sock, (deadline, _) in list(self.lingering.items()):
             if now >= deadline:
                 self._end_linger(sock)
 
@@ -430,18 +446,20 @@ class BufferingThreadWorker(ThreadWorker):
         except OSError:
             sock.close()
             return
-        self.lingering[sock] = time.monotonic() + LINGER_SECONDS
+        self.lingering[sock] = [time.monotonic() + LINGER_SECONDS, LINGER_BYTES]
         self.poller.register(sock, selectors.EVENT_READ, self._on_linger_readable)
 
     def _on_linger_readable(self, sock: socket.socket) -> None:
+        budget = self.lingering[sock]
         try:
-            if sock.recv(RECV_BYTES):
-                return
+            data = sock.recv(RECV_BYTES)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            pass
-        self._end_linger(sock)
+            data = b""
+        budget[1] -= len(data)
+        if not data or budget[1] <= 0:
+            self._end_linger(sock)
 
     def _end_linger(self, sock: socket.socket) -> None:
         self.lingering.pop(sock, None)

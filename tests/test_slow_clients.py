@@ -213,6 +213,14 @@ def test_a_chunked_body_is_read_whole_before_the_next_request(tight_server):
     assert second[0] == 200
 
 
+def test_blank_lines_before_a_request_and_a_head_sent_byte_by_byte_are_answered(tight_server):
+    head = b"\r\n\r\nGET /api/v1/models/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with connect(tight_server) as sock, sock.makefile("rb") as stream:
+        for byte in head:
+            sock.send(bytes([byte]))
+        assert read_response(stream)[0] == 200
+
+
 def test_a_huge_request_head_is_refused(tight_server):
     with connect(tight_server) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Big: " + b"a" * 70_000)
