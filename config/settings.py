@@ -251,6 +251,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "inference.generations_reap": {"queue": "default"},  # never behind a long generation
+    "feedback.*": {"queue": "default"},  # creating a campaign's rows is quick database work
     "training.*": {"queue": "training"},
     "inference.*": {"queue": "inference"},
 }
@@ -263,6 +264,9 @@ FLYWHEEL_MAX_NEW_TOKENS = env_int("FLYWHEEL_MAX_NEW_TOKENS", 512)
 FLYWHEEL_MAX_PROMPT_CHARS = env_int("FLYWHEEL_MAX_PROMPT_CHARS", 16_000)
 FLYWHEEL_GENERATIONS_PER_MINUTE = env_int("FLYWHEEL_GENERATIONS_PER_MINUTE", 60)
 FLYWHEEL_RATINGS_PER_MINUTE = env_int("FLYWHEEL_RATINGS_PER_MINUTE", 600)
+# Rating queue: the largest prompt set file and the most prompts in one set.
+FLYWHEEL_PROMPT_SET_MAX_BYTES = env_int("FLYWHEEL_PROMPT_SET_MAX_BYTES", 20 * 1024 * 1024)
+FLYWHEEL_PROMPT_SET_MAX_PROMPTS = env_int("FLYWHEEL_PROMPT_SET_MAX_PROMPTS", 10_000)
 FLYWHEEL_INFERENCE_MEMORY_BYTES = env_int("FLYWHEEL_INFERENCE_MEMORY_BYTES", 4 * 1024**3)
 FLYWHEEL_MAX_BATCH = env_int("FLYWHEEL_MAX_BATCH", 16)
 FLYWHEEL_BATCH_WINDOW_MS = env_int("FLYWHEEL_BATCH_WINDOW_MS", 20)

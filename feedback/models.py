@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from inference.models import Generation
+from models_hub.models import Commit, Repository
 
 
 class RatingTag(models.Model):
@@ -67,3 +68,104 @@ class HiddenRater(models.Model):
 
     def __str__(self) -> str:
         return str(self.user)
+
+
+class PromptSet(models.Model):
+    """Prompts uploaded by a maintainer (JSONL or CSV) or read from a dataset repository's file at a commit."""
+
+    name = models.CharField(max_length=100)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="prompt_sets"
+    )
+    source_name = models.CharField(max_length=255, blank=True, help_text="The uploaded file's name, or its path.")
+    # Where prompts picked from a dataset came from: the repository and the exact commit read.
+    source_dataset = models.ForeignKey(Repository, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source_commit = models.ForeignKey(Commit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    prompt_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prompt_count} prompts)"
+
+
+class Prompt(models.Model):
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="prompts")
+    position = models.PositiveIntegerField(help_text="Order in the set, from 0.")
+    line = models.PositiveIntegerField(help_text="Line of the source file the prompt starts on.")
+    text = models.TextField()
+    system_prompt = models.TextField(blank=True)
+    reference = models.TextField(blank=True, help_text="A reference answer, if the file had one.")
+
+    class Meta:
+        ordering = ["prompt_set", "position"]
+        constraints = [models.UniqueConstraint(fields=["prompt_set", "position"], name="prompt_position_unique")]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class RatingCampaign(models.Model):
+    """A prompt set generated against chosen revisions of one model, for the rating queue."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"  # the task that creates the generations has not run yet
+        GENERATING = "generating"  # every generation exists; the inference worker runs them
+        FAILED = "failed"  # the generations could not be created (the reason is in `error`)
+
+    name = models.CharField(max_length=100)
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.PROTECT, related_name="campaigns")
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="rating_campaigns")
+    # The revisions as asked and the exact commits they named when the campaign started, in order.
+    revisions = models.JSONField(default=list, help_text='[{"revision": "v1.0", "commit": "<40 hex>"}, ...]')
+    commits = models.ManyToManyField(Commit, related_name="+")
+    max_new_tokens = models.PositiveIntegerField()
+    temperature = models.FloatField()
+    top_p = models.FloatField()
+    top_k = models.PositiveIntegerField()
+    repetition_penalty = models.FloatField()
+    seed = models.BigIntegerField()
+    raters_needed = models.PositiveSmallIntegerField(default=3, help_text="Counted ratings each output needs.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error = models.TextField(blank=True)
+    total = models.PositiveIntegerField(default=0, help_text="Generations: prompts × revisions.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="rating_campaigns"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def sampling(self) -> dict:
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "repetition_penalty": self.repetition_penalty,
+            "seed": self.seed,
+        }
+
+
+class CampaignItem(models.Model):
+    """One output of a campaign: a prompt run on one commit. The queue of outputs to rate is made of these."""
+
+    campaign = models.ForeignKey(RatingCampaign, on_delete=models.CASCADE, related_name="items")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="+")
+    commit = models.ForeignKey(Commit, on_delete=models.CASCADE, related_name="+")
+    generation = models.OneToOneField(Generation, on_delete=models.CASCADE, related_name="campaign_item")
+
+    class Meta:
+        constraints = [
+            # The task that creates the generations may run twice (or twice at once): never two outputs for one.
+            models.UniqueConstraint(fields=["campaign", "prompt", "commit"], name="campaign_item_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: prompt {self.prompt_id} on {self.commit_id}"

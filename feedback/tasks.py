@@ -1,0 +1,12 @@
+"""Celery adapters for feedback: ids in, the work done by `feedback.services`."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="feedback.campaign_generate", acks_late=True)
+def campaign_generate(campaign_id: int) -> int:
+    from feedback.services import campaign_generate as generate
+
+    return generate(campaign_id=campaign_id)
