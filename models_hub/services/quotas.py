@@ -61,32 +61,21 @@ def quota_limit(account: Account) -> int:
     return settings.FLYWHEEL_USER_QUOTA_BYTES
 
 
-def _repositories_of(account: Account) -> QuerySet[Repository]:
-    if isinstance(account, Organization):
-        return Repository.objects.filter(organization_id=account.pk)
-    return Repository.objects.filter(owner_id=account.pk)
-
-
-def _namespace_repositories(repo: Repository) -> QuerySet[Repository]:
-    if repo.organization_id:
-        return Repository.objects.filter(organization_id=repo.organization_id)
-    return Repository.objects.filter(owner_id=repo.owner_id)
-
-
-def _account_of(repo: Repository, *, lock: bool) -> Account:
-    model, pk = (Organization, repo.organization_id) if repo.organization_id else (User, repo.owner_id)
-    rows = model.objects.select_for_update() if lock else model.objects
-    return rows.get(pk=pk)
+def _repositories(*, owner_id: int | None, organization_id: int | None) -> QuerySet[Repository]:
+    if organization_id is not None:
+        return Repository.objects.filter(organization_id=organization_id)
+    return Repository.objects.filter(owner_id=owner_id)
 
 
 def storage_usage(account: Account) -> StorageUsage:
     """What the account's repositories store and reserve, against its limit (two aggregate queries)."""
-    repos = _repositories_of(account)
+    is_org = isinstance(account, Organization)
+    repos = _repositories(owner_id=None if is_org else account.pk, organization_id=account.pk if is_org else None)
     stored = RepositoryBlob.objects.filter(repository__in=repos).values("blob_id")
     used = Blob.objects.filter(sha256__in=stored).aggregate(total=Sum("size"))["total"] or 0
     open_uploads = UploadSession.objects.filter(repository__in=repos, blob__isnull=True)
     reserved = open_uploads.aggregate(total=Sum("size"))["total"] or 0
-    name = account.name if isinstance(account, Organization) else account.username
+    name = account.name if is_org else account.username
     return StorageUsage(namespace=name, limit=quota_limit(account), used=used, reserved=reserved)
 
 
@@ -97,6 +86,32 @@ def quota_check(*, repo: Repository, files: Iterable[tuple[str | None, int]], lo
     With `lock`, inside a transaction, the account's row is locked so that concurrent commits to
     the namespace are checked one after the other.
     """
+    _check(owner_id=repo.owner_id, organization_id=repo.organization_id, files=files, lock=lock, action="this upload")
+
+
+def quota_check_move(*, repo: Repository, owner: User | None, organization: Organization | None) -> None:
+    """QuotaExceeded unless what `repo` stores fits in the namespace it moves to; call inside a transaction."""
+    owner_id, organization_id = (owner.pk if owner else None), (organization.pk if organization else None)
+    if (owner_id, organization_id) == (repo.owner_id, repo.organization_id):
+        return  # a rename: nothing changes hands
+    files = RepositoryBlob.objects.filter(repository=repo).values_list("blob_id", "blob__size")
+    _check(
+        owner_id=owner_id,
+        organization_id=organization_id,
+        files=files.iterator(),
+        lock=True,
+        action=f"moving {repo.repo_id} there",
+    )
+
+
+def _check(
+    *,
+    owner_id: int | None,
+    organization_id: int | None,
+    files: Iterable[tuple[str | None, int]],
+    lock: bool,
+    action: str,
+) -> None:
     sizes: dict[str, int] = {}
     unknown = 0
     for sha256, size in files:
@@ -104,18 +119,19 @@ def quota_check(*, repo: Repository, files: Iterable[tuple[str | None, int]], lo
             unknown += size
         else:
             sizes[sha256] = size
+    repos = _repositories(owner_id=owner_id, organization_id=organization_id)
     known = sorted(sizes)
     for start in range(0, len(known), 1000):  # a bounded number of query parameters
-        stored = RepositoryBlob.objects.filter(
-            repository__in=_namespace_repositories(repo), blob_id__in=known[start : start + 1000]
-        )
+        stored = RepositoryBlob.objects.filter(repository__in=repos, blob_id__in=known[start : start + 1000])
         for sha256 in stored.values_list("blob_id", flat=True):
             sizes.pop(sha256, None)
     needed = unknown + sum(sizes.values())
     if needed <= 0:
         return  # deleting or re-adding stored bytes is always allowed, even over the quota
-    usage = storage_usage(_account_of(repo, lock=lock))
+    model, pk = (Organization, organization_id) if organization_id is not None else (User, owner_id)
+    account = (model.objects.select_for_update() if lock else model.objects).get(pk=pk)
+    usage = storage_usage(account)
     if needed > usage.room:
         raise QuotaExceeded(
-            f"Storage quota exceeded for {usage.namespace}: {usage.describe()}; this upload needs {human_size(needed)}."
+            f"Storage quota exceeded for {usage.namespace}: {usage.describe()}; {action} needs {human_size(needed)}."
         )

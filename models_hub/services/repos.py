@@ -26,6 +26,7 @@ from models_hub.models import (
 )
 from models_hub.search import repo_facets_invalidate
 from models_hub.services.commits import _search_text, _write_commit
+from models_hub.services.quotas import quota_check_move
 from models_hub.storage.blobs import blob_store_bytes
 
 
@@ -139,6 +140,7 @@ def repo_move(*, repo: Repository, new_namespace: str, new_name: str, user: User
     clash = Repository.objects.filter(kind=repo.kind, namespace__iexact=namespace, name__iexact=new_name)
     if clash.exclude(pk=repo.pk).exists():
         raise Conflict(f"A {repo.kind} repository called {namespace}/{new_name} already exists.")
+    quota_check_move(repo=repo, owner=owner, organization=org)
     RepoRedirect.objects.update_or_create(
         kind=repo.kind, namespace=repo.namespace, name=repo.name, defaults={"repository": repo}
     )

@@ -145,6 +145,23 @@ def test_quota_check_before_the_bytes_arrive_counts_unknown_files_as_new(alice, 
         quota_check(repo=repo, files=[(None, 101)])
 
 
+def test_moving_a_repository_needs_room_in_the_namespace_it_moves_to(alice, repo):
+    make_commit(repo=repo, author=alice, files={"w.bin": b"w" * 3000})
+    org = organization_create(name="lab", creator=alice)
+    set_quota(org, 1000)
+    set_quota(alice, 0)  # over its quota already: a rename is still fine
+
+    services.repo_move(repo=repo, new_namespace="alice", new_name="renamed", user=alice)
+    with pytest.raises(QuotaExceeded, match=r"^Storage quota exceeded for lab: .*; moving alice/renamed there needs "):
+        services.repo_move(repo=repo, new_namespace="lab", new_name="renamed", user=alice)
+
+    repo.refresh_from_db()
+    assert repo.repo_id == "alice/renamed"
+    set_quota(org, GITATTRIBUTES + 3000)
+    services.repo_move(repo=repo, new_namespace="lab", new_name="renamed", user=alice)
+    assert storage_usage(org).room == 0
+
+
 # REST v1: raw PUT and multipart
 
 
