@@ -324,6 +324,9 @@ def test_files_tracked_by_gitattributes_are_lfs_in_every_answer(live_server, ali
     assert sibling.lfs.sha256 == sha256(weights) and sibling.blob_id == git_oid(pointer)
     assert metadata.etag == sha256(weights) and metadata.size == len(weights)
     assert config.etag == git_oid(b'{"a": 1}') and config.size == 8  # not tracked: the git blob id
+    api.upload_file(path_or_fileobj=b"", path_in_repo="empty.txt", repo_id="alice/tiny")
+    empty = api.get_hf_file_metadata(url=hf_hub_url("alice/tiny", "empty.txt", endpoint=live_server.url))
+    assert empty.etag == git_oid(b"") and empty.size == 0  # known even where a HEAD's Content-Length: 0 is dropped
     head = httpx2.head(f"{live_server.url}/alice/tiny/resolve/main/model.safetensors")
     assert head.headers["X-Linked-Etag"] == f'"{sha256(weights)}"'
     assert head.headers["X-Linked-Size"] == str(len(weights))

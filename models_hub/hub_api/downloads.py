@@ -103,9 +103,10 @@ def _file_headers(response: HttpResponse, served: ServedFile, *, download: bool)
     etag = f'"{served.etag}"'
     response["X-Repo-Commit"] = served.commit.oid
     response["ETag"] = etag
-    if served.lfs:  # as the Hub does for the LFS object behind a file
-        response["X-Linked-Etag"] = etag
-        response["X-Linked-Size"] = str(blob.size)
+    # Clients prefer these to ETag and Content-Length; a HEAD's "Content-Length: 0" may not survive the
+    # server (Django's drops it), so every file carries them, not only LFS ones.
+    response["X-Linked-Etag"] = etag
+    response["X-Linked-Size"] = str(blob.size)
     response["Accept-Ranges"] = "bytes"
     response["Content-Type"] = content_type_for(path)
     response["X-Content-Type-Options"] = "nosniff"
