@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from feedback.urls import api_urlpatterns as rating_api
+from feedback.urls import page_urlpatterns as rating_pages
 from inference.urls import api_urlpatterns as generation_api
 from inference.urls import openai_urlpatterns
 from models_hub.views import profiles
@@ -37,6 +38,9 @@ urlpatterns = [
     path("", include("models_hub.hub_api.urls")),
     path("", include("accounts.urls")),
     path("", include("models_hub.discovery_urls")),
+    path("", include((rating_pages, "feedback"))),
+    # Before the registry's pages: /<owner>/<name>/playground belongs to inference, which the registry never imports.
+    path("", include("inference.page_urls")),
     path("", include("models_hub.urls")),
     # Profiles last: /<name> would otherwise match every top-level page.
     path("<str:name>", profiles.profile, name="profile"),

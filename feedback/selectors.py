@@ -1,4 +1,5 @@
-"""Reads for the rating queue: campaigns and their progress, and the next output a rater should see."""
+"""Reads for feedback: the rating queue (campaigns, their progress, the next output a rater should see), a
+person's rating of an output, and the tags raters can choose from."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QueryS
 from django.db.models.functions import Coalesce
 
 from accounts.models import User
-from feedback.models import CampaignItem, PromptSet, Rating, RatingCampaign
+from feedback.models import CampaignItem, PromptSet, Rating, RatingCampaign, RatingTag
 from inference.models import Generation
 from models_hub.errors import NotFound
 from models_hub.models import Repository
@@ -122,3 +123,14 @@ def rating_next_for_user(
         .order_by("ratings", "pk")
         .first()
     )
+
+
+def rating_of(*, generation: Generation, user: User | None) -> Rating | None:
+    if user is None or not user.is_authenticated:
+        return None
+    return Rating.objects.filter(generation=generation, user=user).first()
+
+
+def rating_tags() -> list[RatingTag]:
+    """The active tags in the order staff set."""
+    return list(RatingTag.objects.filter(active=True))

@@ -7,6 +7,7 @@ import json
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -121,7 +122,25 @@ class GenerationCancelApi(APIView):
         return Response(generation_json(services.generation_cancel(generation=generation)))
 
 
+class EventStreamRenderer(BaseRenderer):
+    """Lets content negotiation accept `Accept: text/event-stream`, which every EventSource sends (it was a 406).
+    The stream is the view's own response and errors are rendered as JSON, so this renders nothing itself."""
+
+    media_type = "text/event-stream"
+    format = "event-stream"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return json.dumps(data).encode()
+
+
 class GenerationStreamApi(APIView):
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    def finalize_response(self, request: Request, response, *args, **kwargs):
+        if isinstance(response, Response):  # an error (404...): JSON, as from every API endpoint
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
     @extend_schema(
         responses={200: OpenApiResponse(description="text/event-stream: queued, text, done events")},
         summary="Follow a generation as server-sent events",

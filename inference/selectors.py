@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from accounts.models import User
 from inference.models import Generation
+from inference.snapshot import UnusableModel, check_runnable
 from models_hub.errors import GatedRepo, NotFound
-from models_hub.models import Repository
+from models_hub.models import Commit, Repository, TreeEntry
 from models_hub.selectors import repo_access_for
+from models_hub.storage.blobs import blob_open
 
 
 def model_for_generation(*, user: User | None, namespace: str, name: str) -> Repository:
@@ -47,3 +50,37 @@ def queue_position(generation: Generation) -> int:
         return 0
     ahead = Generation.objects.filter(status=Generation.Status.QUEUED, created_at__lt=generation.created_at).count()
     return ahead + 1
+
+
+# Where transformers keeps a chat template: its own file (recent versions) or a key of tokenizer_config.json.
+CHAT_TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json")
+MAX_TOKENIZER_CONFIG_BYTES = 4 * 1024 * 1024
+
+
+def has_chat_template(commit: Commit) -> bool:
+    """Whether the tokenizer at `commit` has a chat template, read from the stored files (no torch, one query
+    and at most one small file read)."""
+    wanted = (*CHAT_TEMPLATE_FILES, "tokenizer_config.json")
+    entries = {e.path: e for e in TreeEntry.objects.filter(commit=commit, path__in=wanted).select_related("blob")}
+    if any(path in entries for path in CHAT_TEMPLATE_FILES):
+        return True
+    config = entries.get("tokenizer_config.json")
+    if config is None or config.blob.size > MAX_TOKENIZER_CONFIG_BYTES:
+        return False
+    with blob_open(config.blob) as handle:
+        raw = handle.read(MAX_TOKENIZER_CONFIG_BYTES + 1)
+    try:
+        parsed = json.loads(raw)
+    except ValueError:  # not JSON (UnicodeDecodeError is a ValueError too): no template we could use
+        return False
+    return isinstance(parsed, dict) and bool(parsed.get("chat_template"))
+
+
+def runnable_refusal(commit: Commit) -> str | None:
+    """Why `commit` cannot be generated from (not a causal LM in safetensors), or None if it can."""
+    paths = set(TreeEntry.objects.filter(commit=commit).values_list("path", flat=True))
+    try:
+        check_runnable({p for p in paths if "/" not in p}, paths)
+    except UnusableModel as exc:
+        return str(exc)
+    return None

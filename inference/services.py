@@ -53,15 +53,25 @@ def _number(raw: dict[str, Any], name: str, default, kind: type, low, high):
     return value
 
 
+# (kind, lowest, highest, default) for each sampling parameter; max_new_tokens's cap is a setting.
+SAMPLING_RANGES: dict[str, tuple[type, float, float, float]] = {
+    "temperature": (float, 0.0, 2.0, 0.8),
+    "top_p": (float, 0.01, 1.0, 1.0),
+    "top_k": (int, 0, 1000, 0),
+    "repetition_penalty": (float, 0.5, 2.0, 1.0),
+}
+
+
 def sampling_clean(raw: dict[str, Any]) -> Sampling:
     """Sampling parameters from user input, each checked against its range; a missing seed is drawn here."""
     cap = settings.FLYWHEEL_MAX_NEW_TOKENS
+    ranged = {
+        name: _number(raw, name, default, kind, low, high)
+        for name, (kind, low, high, default) in SAMPLING_RANGES.items()
+    }
     return Sampling(
         max_new_tokens=_number(raw, "max_new_tokens", min(64, cap), int, 1, cap),
-        temperature=_number(raw, "temperature", 0.8, float, 0.0, 2.0),
-        top_p=_number(raw, "top_p", 1.0, float, 0.01, 1.0),
-        top_k=_number(raw, "top_k", 0, int, 0, 1000),
-        repetition_penalty=_number(raw, "repetition_penalty", 1.0, float, 0.5, 2.0),
+        **ranged,
         seed=_number(raw, "seed", None, int, 0, MAX_SEED) if raw.get("seed") is not None else secrets.randbelow(2**31),
     )
 

@@ -182,6 +182,22 @@ def test_the_stream_sends_text_then_the_finished_generation(celery_worker, alice
     assert final["text"] == Generation.objects.get(pk=pk).text
 
 
+def test_the_stream_answers_browsers_that_accept_only_event_streams(alice, tiny_model_files):
+    make_model_repo(owner=alice, files=tiny_model_files)
+    client = client_for(alice)
+    pk = post(client, {"model": "alice/tiny", "prompt": "The cat"}).json()["id"]
+    client.post(f"/api/v1/generations/{pk}/cancel")
+
+    # What EventSource sends: DRF's content negotiation used to refuse it with 406.
+    response = client.get(f"/api/v1/generations/{pk}/stream", HTTP_ACCEPT="text/event-stream")
+
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "text/event-stream"
+    assert "event: cancelled" in b"".join(response.streaming_content).decode()
+    missing = client.get("/api/v1/generations/not-a-uuid/stream", HTTP_ACCEPT="text/event-stream")
+    assert missing.status_code == 404 and "There is no generation" in missing.json()["error"]
+
+
 def test_a_worker_that_died_leaves_no_generation_running_forever(alice, tiny_model_files):
     from datetime import timedelta
 

@@ -60,6 +60,7 @@ def repo_detail(request: HttpRequest, repo: Repository) -> HttpResponse:
         "pickle_paths": selectors.pickle_paths(head, limit=PICKLE_PATHS_SHOWN) if repo.has_unsafe_files else [],
         "pickle_paths_shown": PICKLE_PATHS_SHOWN,
         "liked": request.user.is_authenticated and Like.objects.filter(user=request.user, repository=repo).exists(),
+        "try_it": repo.kind == Repository.Kind.MODEL and repo.pipeline_tag == "text-generation",
         **_gate_context(request.repo_access),
     }
     return render(request, "models_hub/repo_detail.html", context)
