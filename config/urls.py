@@ -41,6 +41,8 @@ urlpatterns = [
     path("", include((rating_pages, "feedback"))),
     # Before the registry's pages: /<owner>/<name>/playground belongs to inference, which the registry never imports.
     path("", include("inference.page_urls")),
+    # Before the repository pages: /<owner>/<name>/feedback belongs to feedback, which models_hub never imports.
+    path("", include("feedback.dashboard_urls")),
     path("", include("models_hub.urls")),
     # Profiles last: /<name> would otherwise match every top-level page.
     path("<str:name>", profiles.profile, name="profile"),
