@@ -45,6 +45,22 @@ def test_the_system_prompt_is_offered_when_the_tokenizer_has_a_chat_template(ali
     assert 'name="system_prompt"' in html
 
 
+def test_the_system_prompt_follows_the_revision_picked(alice, tiny_model_files):
+    repo = make_model_repo(owner=alice, files=tiny_model_files)
+    base = repo.refs.get(name="main").commit.oid
+    make_commit(repo=repo, author=alice, files={"chat_template.jinja": b"{{ messages }}"}, title="Add a chat template")
+    client = client_for(alice)
+
+    # What the revision box asks for when it changes (htmx keeps only #revision-state of the answer).
+    old = client.get(f"/alice/tiny/playground?revision={base[:10]}", HTTP_HX_REQUEST="true").content.decode()
+    new = client.get("/alice/tiny/playground?revision=main", HTTP_HX_REQUEST="true").content.decode()
+    missing = client.get("/alice/tiny/playground?revision=nope").content.decode()
+
+    assert 'name="system_prompt"' not in old and f">{base[:7]}</a>" in old and "No chat template" in old
+    assert 'name="system_prompt"' in new and "A chat model" in new
+    assert "Invalid rev id: nope" in missing
+
+
 def test_a_chat_template_in_tokenizer_config_counts_and_junk_does_not(alice, tiny_model_files):
     repo = make_model_repo(owner=alice, files=tiny_model_files)
     with_template = make_commit(

@@ -9,7 +9,7 @@ from feedback.models import Rating
 from inference.models import Generation
 from inference.tests.conftest import make_model_repo
 from tests.conftest import wait_for
-from tests.test_browser import log_in
+from tests.test_browser import SHOTS, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -51,6 +51,8 @@ def test_generate_watch_it_stream_and_rate_it_from_the_keyboard(
     streamed = [text for status, text in seen if status in ("Generating…",) or "in the queue" in status]
     assert any(text for text in streamed), seen  # text arrived while the generation was still running
 
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "playground-done.png"), full_page=True)
     page.keyboard.press("u")
     page.keyboard.press("c")
     assert page.evaluate("document.activeElement.name") == "correction"
@@ -58,6 +60,7 @@ def test_generate_watch_it_stream_and_rate_it_from_the_keyboard(
     page.keyboard.press("Control+Enter")
 
     page.wait_for_selector("[data-rating-status]:has-text('Saved.')")
+    page.screenshot(path=str(SHOTS / "playground-rated.png"), full_page=True)
     rating = Rating.objects.get()
     assert (rating.user, rating.generation_id, rating.thumb) == (alice, generation.pk, "up")
     assert rating.correction == "Once upon a time there was a cat."
@@ -82,3 +85,31 @@ def test_the_queue_position_shows_until_stop_cancels(page, live_server, alice, t
     page.wait_for_selector("#output .status-cancelled")
     assert Generation.objects.get().status == "cancelled"
     assert "Stopped" in page.inner_text("#output [data-status]")
+
+
+def test_try_it_on_the_model_card_streams_into_the_panel(page, live_server, celery_worker, alice, tiny_model_files):
+    make_model_repo(owner=alice, files=tiny_model_files)
+    log_in(page, live_server, alice)
+
+    page.goto("/alice/tiny")
+    page.fill("#try-it-prompt", "The cat")
+    page.click("#try-it button:has-text('Generate')")
+
+    page.wait_for_selector("#try-it-output [data-commit]")
+    generation = Generation.objects.get()
+    assert page.text_content("#try-it-output [data-completion]") == generation.text
+    assert page.url.endswith("/alice/tiny")  # the card stays where it was
+    assert page.get_attribute("#try-it a:has-text('Open in the playground')", "href") == (
+        f"/alice/tiny/playground/{generation.pk}"
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "try-it.png"), full_page=True)
+
+
+def test_anonymous_visitors_are_invited_to_log_in_from_the_try_it_panel(page, alice, tiny_model_files):
+    make_model_repo(owner=alice, files=tiny_model_files)
+
+    page.goto("/alice/tiny")
+
+    page.click("#try-it a:has-text('Log in to try it')")
+    page.wait_for_url("**/accounts/login/?next=/alice/tiny")
