@@ -1,0 +1,68 @@
+// The rating queue (/rate): the rating panel (rating.js gives it its keys) saves in place; here, once it has
+// saved, the next output loads. Also: Enter saves, s skips, Esc leaves a text box. One set of listeners on
+// the document, so they keep working as htmx swaps outputs in.
+(function () {
+  "use strict";
+
+  function queue() {
+    return document.getElementById("rate-item");
+  }
+
+  function typing(element) {
+    if (!element) return false;
+    if (element.isContentEditable) return true;
+    var tag = element.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT") return true;
+    return tag === "INPUT" && !/^(radio|checkbox|button|submit|reset)$/.test(element.type);
+  }
+
+  function loadNext() {
+    htmx.ajax("GET", window.location.pathname, { target: "#rate-item", swap: "innerHTML" });
+  }
+
+  // A refusal (nothing chosen, 429) comes back with its status and a message the panel shows.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var status = event.detail.xhr.status;
+    if (source && source.closest && source.closest("#rate-item [data-swap-errors]") && status >= 400 && status < 500) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (!queue()) return;
+    if (target.matches && target.matches("[data-rating-panel]") && queue().contains(target)) {
+      if (event.detail.xhr.status === 200) loadNext(); // saved: on to the next output
+      return;
+    }
+    if (target === queue()) {
+      var card = queue().querySelector(".rate-card");
+      if (card) card.focus(); // the keys (and screen readers) start on the new output
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var box = queue();
+    if (!box || event.altKey || event.metaKey || event.ctrlKey) return;
+    var target = event.target;
+    if (typing(target)) {
+      if (event.key === "Escape") target.blur();
+      return;
+    }
+    if (event.key === "Enter" && !(target.matches && target.matches("button, a, summary"))) {
+      var form = box.querySelector("[data-rating-panel] form");
+      if (form) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    } else if (event.key === "s") {
+      var skip = box.querySelector(".rate-skip button");
+      if (skip) {
+        event.preventDefault();
+        skip.click();
+      }
+    }
+  });
+})();
