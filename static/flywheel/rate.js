@@ -30,13 +30,15 @@
     }
   });
 
+  // Saved (the panel's form answered 200; it has been swapped out by now, so look at the request): next output.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var config = event.detail.requestConfig || {};
+    var saved = config.verb === "post" && /^\/generations\/[^/]+\/rate$/.test(config.path || "");
+    if (queue() && saved && event.detail.xhr.status === 200) loadNext();
+  });
+
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target;
-    if (!queue()) return;
-    if (target.matches && target.matches("[data-rating-panel]") && queue().contains(target)) {
-      if (event.detail.xhr.status === 200) loadNext(); // saved: on to the next output
-      return;
-    }
     if (target === queue()) {
       var card = queue().querySelector(".rate-card");
       if (card) card.focus(); // the keys (and screen readers) start on the new output
