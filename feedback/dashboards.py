@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db.models import Avg, Count, Max, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import Avg, CharField, Count, Max, Q, QuerySet, Value
+from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 
 from feedback import stats
 from feedback.models import Rating, RatingTag
@@ -20,6 +20,10 @@ from models_hub.models import Commit, Ref, Repository
 from models_hub.selectors import RepoAccess
 
 STARS = range(1, 6)
+# One rater: a user, or one external rater id within what a user imported (feedback/imports.py).
+RATER = Concat(
+    Cast("user_id", CharField()), Value(":"), Coalesce("external_rater", Value("")), output_field=CharField()
+)
 
 
 def dashboard_require(access: RepoAccess) -> RepoAccess:
@@ -128,7 +132,7 @@ def summary(
     tags = list(RatingTag.objects.all())
     totals = ratings.aggregate(
         ratings=Count("id"),
-        raters=Count("user_id", distinct=True),
+        raters=Count(RATER, distinct=True),
         up=Count("id", filter=Q(thumb=Rating.Thumb.UP)),
         down=Count("id", filter=Q(thumb=Rating.Thumb.DOWN)),
         star_mean=Avg("stars"),

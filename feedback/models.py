@@ -43,6 +43,8 @@ class Rating(models.Model):
     tags = models.JSONField(default=list, blank=True)
     comment = models.TextField(blank=True)
     correction = models.TextField(blank=True, help_text="A better answer, used as training data.")
+    # Who rated, for feedback imported from elsewhere (an application's own user id): the row's user is the importer.
+    external_rater = models.CharField(max_length=200, null=True, blank=True)
     # The rater owned or maintained the model when rating: left out of its statistics by default.
     by_maintainer = models.BooleanField(default=False)
     created_at = models.DateTimeField()

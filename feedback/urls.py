@@ -1,9 +1,10 @@
 from django.urls import path, re_path
 
-from feedback import api, pages, views
+from feedback import api, import_api, pages, views
 
 api_urlpatterns = [
     re_path(r"^generations/(?P<generation_id>[^/]+)/rating/?$", api.RatingApi.as_view(), name="generation-rating"),
+    path("models/<str:namespace>/<str:name>/feedback/import", import_api.FeedbackImportApi.as_view(), name="import"),
 ]
 
 MODEL = {"kind": "model"}
