@@ -21,6 +21,9 @@ MAX_DEPTH = 32
 # Building each value costs Python objects and garbage-collector time: 100,000 parser events (about
 # 0.6 s of CPU) leave room for a 250 KB card of evaluation results, which needs about 33,000.
 MAX_EVENTS = 100_000
+# Without libyaml, the pure-Python parser is about ten times slower: it gets a tenth of the room.
+PURE_MAX_METADATA_BYTES = 64 * 1024
+PURE_MAX_EVENTS = 10_000
 # The estimate may count brackets inside plain text, so it only refuses what is certainly hostile.
 MAX_ESTIMATED_DEPTH = 2 * MAX_DEPTH
 # How far back on a line a quote looks for what precedes it (keeps the scan linear on long lines).
@@ -164,11 +167,16 @@ def _describe(exc: yaml.YAMLError, first_line: int) -> str:
     return text
 
 
+def _max_bytes(loader: type) -> int:
+    return PURE_MAX_METADATA_BYTES if loader is PURE_LOADER else MAX_METADATA_BYTES
+
+
 def _check_events(text: str, loader: type, first_line: int) -> None:
     depth = 0
+    max_events = PURE_MAX_EVENTS if loader is PURE_LOADER else MAX_EVENTS
     for count, event in enumerate(yaml.parse(text, Loader=loader)):
-        if count > MAX_EVENTS:
-            raise MetadataError(f"The YAML metadata holds too many values (more than {MAX_EVENTS:,} parser events).")
+        if count > max_events:
+            raise MetadataError(f"The YAML metadata holds too many values (more than {max_events:,} parser events).")
         if isinstance(event, yaml.AliasEvent):
             # Aliases can expand a few lines into gigabytes ("billion laughs"); cards never need them.
             raise MetadataError("The YAML metadata uses aliases (*name), which are not allowed.")
@@ -186,9 +194,9 @@ def load_metadata(text: str, *, first_line: int = 1, loader: type = LOADER) -> d
 
     `first_line` is the README.md line where `text` starts, so messages point at the right line.
     """
-    size = len(text.encode("utf-8", errors="surrogatepass"))
-    if size > MAX_METADATA_BYTES:
-        raise MetadataError(f"The YAML metadata is {size:,} bytes; at most {MAX_METADATA_BYTES:,} bytes are allowed.")
+    size, max_bytes = len(text.encode("utf-8", errors="surrogatepass")), _max_bytes(loader)
+    if size > max_bytes:
+        raise MetadataError(f"The YAML metadata is {size:,} bytes; at most {max_bytes:,} bytes are allowed.")
     if estimated_depth(text) > MAX_ESTIMATED_DEPTH:
         raise MetadataError(f"The YAML metadata nests deeper than {MAX_DEPTH} levels.")
     try:

@@ -8,14 +8,29 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
-import markdown
+import cmarkgfm
 import nh3
+from cmarkgfm.cmark import Options as CmarkOptions
 
 from models_hub import card_schema, card_yaml
 
 FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 MAX_CARD_BYTES = 1024 * 1024
 MARKDOWN_LINK_RE = re.compile(r"!?\[([^\]]*)\]\((?:[^()]|\([^()]*\))*\)")
+# The first paragraph is cut to this before links are taken out: a summary keeps 300 characters.
+MAX_SUMMARY_SOURCE = 2000
+# GitHub's dialect, with fenced code as <code class="language-x"> (the sanitiser keeps that class).
+GFM_EXTENSIONS = ["table", "autolink", "tagfilter", "strikethrough", "tasklist"]
+MAX_RENDERED_HTML_BYTES = 4 * 1024 * 1024
+MAX_HTML_DEPTH = 256
+TOO_COMPLEX_HTML = (
+    "<p><em>This document is too large or nests too deeply to show here; open the file to read it.</em></p>"
+)
+# Tags in one pass without backtracking: a tag's attributes never contain '<' or '>'.
+_TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*?(/?)>")
+VOID_ELEMENTS = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+)
 
 ALLOWED_TAGS = {
     "a",
@@ -138,11 +153,38 @@ def _repo_link_rewriter(repo_url: str, revision: str):
     return rewrite
 
 
+def _html_depth_exceeds(html_text: str, limit: int) -> bool:
+    """Whether elements in `html_text` nest deeper than `limit`, counted in one linear pass.
+
+    The sanitiser's HTML parser takes quadratic time in the nesting depth (a line of 100,000 '>'
+    is 100,000 nested blockquotes), so deeper documents are not handed to it.
+    """
+    depth = 0
+    for closing, name, self_closing in _TAG_RE.findall(html_text):
+        if self_closing or name.lower() in VOID_ELEMENTS:
+            continue
+        if closing:
+            depth = max(depth - 1, 0)
+            continue
+        depth += 1
+        if depth > limit:
+            return True
+    return False
+
+
 def render_markdown(text: str, *, repo_url: str = "", revision: str = "main") -> str:
-    """Markdown to HTML through an allow-list; with `repo_url`, relative links open the repo's files."""
-    html = markdown.markdown(text, extensions=["fenced_code", "tables", "sane_lists"])
+    """Markdown to HTML through an allow-list; with `repo_url`, relative links open the repo's files.
+
+    cmark-gfm parses in linear time whatever the input (Python-Markdown took minutes on 10 KB of
+    '['); raw HTML is passed to the sanitiser, which keeps only the allow-list.
+    """
+    rendered = cmarkgfm.markdown_to_html_with_extensions(
+        text, options=CmarkOptions.CMARK_OPT_UNSAFE, extensions=GFM_EXTENSIONS
+    )
+    if len(rendered) > MAX_RENDERED_HTML_BYTES or _html_depth_exceeds(rendered, MAX_HTML_DEPTH):
+        return TOO_COMPLEX_HTML
     return nh3.clean(
-        html,
+        rendered,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
@@ -194,7 +236,7 @@ def card_tags(metadata: dict) -> list[str]:
 def summary_of(body: str) -> str:
     """The first paragraph of plain text, for listings and search."""
     for block in re.split(r"\n\s*\n", body):
-        line = block.strip()
+        line = block.strip()[:MAX_SUMMARY_SOURCE]
         if line and not line.startswith(("#", "```", "|", "<", "!", "---")):
             plain = MARKDOWN_LINK_RE.sub(r"\1", line)  # [text](url) -> text, whatever the url
             plain = html.unescape(nh3.clean(plain, tags=set()))  # no markup at all, only its text

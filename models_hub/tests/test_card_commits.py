@@ -10,7 +10,7 @@ from django.db import connection
 
 from accounts.services import token_create
 from conftest import client_for, make_commit, make_repo
-from models_hub import selectors, services
+from models_hub import cards, selectors, services
 from models_hub.errors import BadRequest
 from models_hub.models import Blob, TreeEntry
 from models_hub.storage.blobs import blob_store_bytes
@@ -209,3 +209,20 @@ def test_base_model_and_datasets_link_only_to_repository_ids(alice, repo):
     for value in [*hostile, "//evil.example/d", "/evil.example"]:
         assert f'href="{value}' not in sidebar and f'href="/{value}' not in sidebar
     assert "evil.example/x" in sidebar  # still shown, as text
+
+
+@HANG_GUARD
+def test_card_with_a_hostile_markdown_body_commits_and_renders_quickly(alice, repo):
+    make_commit(repo=repo, author=alice, files={"README.md": b"---\nlicense: mit\n---\n" + b"[" * 100_000})
+    repo.refresh_from_db()
+    assert repo.summary == "[" * 300
+    assert client_for(alice).get("/alice/tiny").status_code == 200
+
+
+def test_card_page_renders_a_card_once(alice, repo, monkeypatch):
+    renders: list[str] = []
+    real = cards.render_markdown
+    monkeypatch.setattr(cards, "render_markdown", lambda text, **kw: renders.append(text) or real(text, **kw))
+    for _ in range(3):
+        assert "<h1>Tiny</h1>" in client_for(alice).get("/alice/tiny").content.decode()
+    assert len(renders) == 1

@@ -5,12 +5,21 @@ import re
 import pytest
 
 from models_hub import card_yaml
-from models_hub.cards import parse_card, render_markdown, repo_links
+from models_hub.cards import TOO_COMPLEX_HTML, parse_card, render_markdown, repo_links, summary_of
 
 
-def test_scripts_and_javascript_links_are_removed():
-    html = render_markdown('<script>alert(1)</script>[x](javascript:alert(1)) <img src="y" onerror="alert(1)">')
-    assert "<script" not in html and "javascript:" not in html and "onerror" not in html
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<script>alert(1)</script>[x](javascript:alert(1)) <img src="y" onerror="alert(1)">',
+        '[x](javascript:alert(1))\n\n<a href="javascript:alert(2)">y</a> <img src="y" onerror="alert(3)">',
+        '<div>\n<script>alert(1)</script><iframe src="https://evil.example"></iframe>\n</div>',
+    ],
+)
+def test_scripts_and_javascript_links_are_removed(text):
+    html = render_markdown(text)
+    assert "<script" not in html and "<iframe" not in html and "onerror" not in html
+    assert 'href="javascript' not in html and 'src="javascript' not in html
 
 
 def test_relative_images_and_links_point_at_the_repository_files():
@@ -195,3 +204,29 @@ def test_only_owner_name_ids_become_links(value):
 def test_repo_ids_link_to_this_site():
     assert repo_links(["alice/tiny"], kind="model") == [("alice/tiny", "/alice/tiny")]
     assert repo_links(["alice/corpus"], kind="dataset") == [("alice/corpus", "/datasets/alice/corpus")]
+
+
+# Markdown bodies cost bounded time too (Python-Markdown took minutes on 10 KB of '[').
+
+HOSTILE_MARKDOWN = {
+    "100 KB of [": "[" * 100_000,
+    "100 KB of ![": "![" * 50_000,
+    "100 KB of [a](": "[a](" * 25_000,
+    "100 KB of _*": "_*" * 50_000,
+    "100,000 nested quotes": ">" * 100_000,
+    "20,000 nested divs": "<div>" * 20_000,
+    "nested lists": "".join("  " * i + "- x\n" for i in range(2_000)),
+}
+
+
+@pytest.mark.timeout(20, func_only=True)  # a hang guard
+@pytest.mark.parametrize("text", HOSTILE_MARKDOWN.values(), ids=HOSTILE_MARKDOWN.keys())
+def test_hostile_markdown_renders_or_gives_up_quickly(text):
+    html = render_markdown(text, repo_url="/alice/tiny", revision="main")
+    assert html == TOO_COMPLEX_HTML or len(html) >= len(text) // 4
+    assert summary_of(text) == summary_of(text)[:300]
+
+
+def test_markdown_keeps_tables_code_languages_and_strikethrough():
+    html = render_markdown("| a | b |\n|---|---|\n| 1 | 2 |\n\n```python\nx = 1\n```\n\n~~old~~")
+    assert "<td>1</td>" in html and '<code class="language-python">' in html and "<del>old</del>" in html

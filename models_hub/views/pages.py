@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
@@ -18,6 +21,8 @@ from models_hub.storage.blobs import blob_open
 from models_hub.views.common import repo_page, resolve_url, tab_context
 
 COMMITS_PER_PAGE = 50
+CARD_HTML_SECONDS = 7 * 24 * 3600
+CARD_HTML_VERSION = "cmark-1"  # change when rendering changes, so cached cards are rendered again
 PICKLE_PATHS_SHOWN = 20
 
 
@@ -25,15 +30,23 @@ def _card_html(repo: Repository, commit: Commit) -> str:
     """README.md's body at `commit`, rendered through the sanitiser (safe to mark safe).
 
     Its metadata is read once, when it is committed (repo.card_data): a page view reads no YAML.
+    The HTML is cached by content and place: rendering a large card costs up to a second of CPU.
     """
     try:
         entry = selectors.file_entry(commit, "README.md")
     except EntryNotFound:
         return ""
-    with blob_open(entry.blob) as handle:
-        text = handle.read(cards.MAX_CARD_BYTES).decode("utf-8", errors="replace")
-    _front_matter, body = cards.split_card(text)
-    return cards.render_markdown(body, repo_url=repo.get_absolute_url(), revision=commit.oid)
+    repo_url = repo.get_absolute_url()
+
+    def render() -> str:
+        with blob_open(entry.blob) as handle:
+            text = handle.read(cards.MAX_CARD_BYTES).decode("utf-8", errors="replace")
+        _front_matter, body = cards.split_card(text)
+        return cards.render_markdown(body, repo_url=repo_url, revision=commit.oid)
+
+    place = f"{CARD_HTML_VERSION}\0{entry.blob_id}\0{repo_url}\0{commit.oid}"
+    key = "card-html:" + hashlib.sha256(place.encode()).hexdigest()
+    return cache.get_or_set(key, render, CARD_HTML_SECONDS)
 
 
 def _refs(repo: Repository) -> dict[str, list[str]]:
