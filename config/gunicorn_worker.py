@@ -20,7 +20,8 @@ Limits, from the environment:
                                     also the longest a body may stall
   FLYWHEEL_MIN_UPLOAD_RATE  8192    bytes a second a body must average over each period
   FLYWHEEL_SEND_TIMEOUT     60 s    a client that accepts no byte of the response for this long
-                                    is dropped (and the thread freed)
+                                    is dropped and the thread freed (SO_SNDTIMEO; Linux's sendfile
+                                    gave up after about four times this, as measured here)
 
 Plain HTTP/1.x only (TLS and HTTP/2 end at the proxy in front, see platform/nginx.conf).
 """
@@ -120,7 +121,7 @@ class GuardedSocket(socket.socket):
     as before; the kernel bounds each wait instead (SO_RCVTIMEO, SO_SNDTIMEO: set by limit_waits).
     Both gunicorn's body reader (recv) and the upload fast path (recv_into, see
     models_hub.storage.streaming) read through the two methods below, which check the guard after
-    each read or wait. socket.sendfile() waits for the socket itself, so it gets a Python timeout.
+    each read or wait.
     """
 
     guard: RateGuard | None = None
@@ -157,13 +158,28 @@ class GuardedSocket(socket.socket):
         return self._guarded(super().recv_into, buffer, nbytes, flags)
 
     def sendfile(self, file, offset: int = 0, count: int | None = None) -> int:
+        """socket.sendfile(), which on a blocking socket waits without limit once os.sendfile() gives up
+        (SO_SNDTIMEO); here that is the end. Blocking, each call sends as much as the client takes,
+        so a download costs as few system calls as under gthread."""
         if self.send_timeout is None or self.gettimeout() is not None:
             return super().sendfile(file, offset, count)
-        self.settimeout(self.send_timeout)
-        try:
-            return super().sendfile(file, offset, count)
-        finally:
-            self.settimeout(None)
+        source = file.fileno()
+        left = count if count is not None else os.fstat(source).st_size - offset
+        sent = 0
+        while sent < left:
+            try:
+                done = os.sendfile(self.fileno(), source, offset + sent, min(left - sent, 1 << 30))
+            except BlockingIOError:
+                raise TimeoutError(f"the client took no byte for {self.send_timeout:g} s") from None
+            except OSError:
+                if sent:
+                    raise
+                return super().sendfile(file, offset, count)  # not a regular file: Python's fallback
+            if not done:
+                break
+            sent += done
+        file.seek(offset + sent)
+        return sent
 
 
 class Framing(NamedTuple):
