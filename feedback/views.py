@@ -58,14 +58,19 @@ def _rating_input(request: HttpRequest, generation: Generation) -> services.Rati
     stars = request.POST.get("stars", "").strip()
     if stars and not stars.isdigit():
         raise BadRequest(f"'stars' must be a whole number from 1 to 5; got {stars!r}.")
-    correction = request.POST.get("correction", "")
+    correction = _lines(request.POST.get("correction", ""))
     return services.RatingInput(
         thumb=request.POST.get("thumb", ""),
         stars=int(stars) if stars else None,
         tags=request.POST.getlist("tags"),
-        comment=request.POST.get("comment", ""),
-        correction="" if correction.strip() == generation.text.strip() else correction,
+        comment=_lines(request.POST.get("comment", "")),
+        correction="" if correction.strip() == _lines(generation.text).strip() else correction,
     )
+
+
+def _lines(text: str) -> str:
+    """Browsers send a textarea's line breaks as CRLF, and show a lone CR as a line break."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 @require_POST

@@ -323,6 +323,20 @@ def test_an_untouched_correction_is_not_saved_as_one(alice, bob, tiny_model_file
     assert Rating.objects.get().correction == ""
 
 
+def test_an_untouched_multi_line_correction_sent_with_crlf_is_not_saved(alice, bob, tiny_model_files):
+    repo = make_model_repo(owner=alice, files=tiny_model_files)
+    generation = finish(
+        services.generation_request(user=bob, repo=repo, prompt="The cat"), text=" sat.\nThen it\rslept."
+    )
+    client = client_for(bob)
+
+    # A browser sends the textarea's line breaks as CRLF.
+    client.post(f"/generations/{generation.pk}/rate", {"thumb": "up", "correction": " sat.\r\nThen it\r\nslept."})
+    assert Rating.objects.get().correction == ""
+    client.post(f"/generations/{generation.pk}/rate", {"thumb": "up", "correction": " sat.\r\nThen it ran."})
+    assert Rating.objects.get().correction == " sat.\nThen it ran."
+
+
 def test_a_rating_with_nothing_in_it_is_refused_and_keeps_what_was_typed(alice, bob, tiny_model_files):
     repo = make_model_repo(owner=alice, files=tiny_model_files)
     generation = finish(services.generation_request(user=bob, repo=repo, prompt="The cat"))
