@@ -327,6 +327,10 @@ class UploadSession(models.Model):
     # The SHA-256 of the first `offset` bytes, as a resumable hasher's saved state: the commit then
     # needs no second read of the file. Saved in the same update as `offset`.
     hash_state = models.BinaryField(null=True, blank=True, editable=False)
+    # A part: bytes [start, start + size) of its parent's file, sent on a connection of their own
+    # so that one big file travels over several at once (models_hub.storage.uploads.upload_part_create).
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="parts")
+    start = models.BigIntegerField(default=0)
     blob = models.ForeignKey(Blob, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

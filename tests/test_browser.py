@@ -142,6 +142,56 @@ def test_upload_resumes_after_a_reload_sending_only_the_missing_chunks(page, liv
     assert not UploadSession.objects.exists()
 
 
+def test_a_big_file_goes_in_parts_at_once_and_resumes_them_after_a_reload(page, live_server, settings, tmp_path):
+    part = 64 * 1024
+    settings.FLYWHEEL_UPLOAD_CHUNK_BYTES = part
+    settings.FLYWHEEL_UPLOAD_PART_BYTES = part
+    settings.FLYWHEEL_UPLOAD_PARALLEL = 2
+    alice = make_user("alice")
+    repo = make_repo(owner=alice, name="parts")
+    log_in(page, live_server, alice)
+    data = os.urandom(5 * part + 1000)  # six parts
+    big = tmp_path / "big.bin"
+    big.write_bytes(data)
+
+    patches: list[str] = []
+
+    def drop_after_two_parts(route) -> None:
+        if route.request.method == "PATCH":
+            patches.append(route.request.url)
+            if len(patches) > 2:
+                return route.abort("connectionreset")
+        return route.continue_()
+
+    page.route("**/uploads/**", drop_after_two_parts)
+    page.goto("/alice/parts/upload/main")
+    page.set_input_files("#file-input", str(big))
+    with page.expect_event("requestfailed", predicate=lambda r: r.method == "PATCH"):
+        page.click("#commit-button")
+    page.reload()
+    page.unroute("**/uploads/**")
+    parent = UploadSession.objects.get(parent=None)
+    assert sorted(p.offset for p in parent.parts.all())[-2:] == [part, part]  # two parts arrived
+
+    sent: list[tuple[str, str]] = []
+    page.on(
+        "request",
+        lambda r: "/uploads/" in r.url and sent.append((r.method, r.headers.get("upload-metadata", ""))),
+    )
+    page.set_input_files("#file-input", str(big))
+    page.click("#commit-button")
+    page.wait_for_selector("#commit-done")
+
+    new_uploads = [meta for method, meta in sent if method == "POST"]
+    assert all(meta.startswith("parent ") for meta in new_uploads)  # the same upload, not a new one
+    assert (
+        len([method for method, _ in sent if method == "PATCH"]) == 4
+    )  # the two parts that arrived are not sent again
+    assert "resumed" in page.inner_text(".upload-row .upload-status")
+    assert head_bytes(repo, "big.bin") == data
+    assert not UploadSession.objects.exists()
+
+
 def model_folder(tmp_path) -> Path:
     folder = tmp_path / "checkpoint"
     (folder / "nested").mkdir(parents=True)

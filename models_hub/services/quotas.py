@@ -73,7 +73,8 @@ def storage_usage(account: Account) -> StorageUsage:
     repos = _repositories(owner_id=None if is_org else account.pk, organization_id=account.pk if is_org else None)
     stored = RepositoryBlob.objects.filter(repository__in=repos).values("blob_id")
     used = Blob.objects.filter(sha256__in=stored).aggregate(total=Sum("size"))["total"] or 0
-    open_uploads = UploadSession.objects.filter(repository__in=repos, blob__isnull=True)
+    # Parts of an upload are counted by their parent, which holds the whole file's size.
+    open_uploads = UploadSession.objects.filter(repository__in=repos, blob__isnull=True, parent=None)
     reserved = open_uploads.aggregate(total=Sum("size"))["total"] or 0
     name = account.name if is_org else account.username
     return StorageUsage(namespace=name, limit=quota_limit(account), used=used, reserved=reserved)

@@ -270,12 +270,15 @@ def receive_into(
     hash_update: Callable[[memoryview], object],
     chunk_bytes: int = CHUNK_BYTES,
     depth: int = DEPTH,
+    direct: bool | None = None,
 ) -> int:
     """Read up to `length` bytes from `source` into the open file `fd` (at `path`) from `offset`,
     passing them to `hash_update` in order; returns how many arrived (fewer if the body ended early).
 
     Whatever is returned was both written and hashed. A write error (disk full) is raised after
-    the stages stop; the file then holds an unknown number of bytes past `offset`.
+    the stages stop; the file then holds an unknown number of bytes past `offset`. `direct`: past
+    the page cache (None: FLYWHEEL_UPLOAD_DIRECT_IO); bytes that will be read again soon are better
+    left in it.
     """
     chunk_bytes = max(1, min(chunk_bytes, length or 1))
     if length <= chunk_bytes:
@@ -284,7 +287,9 @@ def receive_into(
         hash_update(view[:size])
         _pwrite_all(fd, view[:size], offset)
         return size
-    return _receive_pipelined(source, fd, path, offset, hash_update, length, chunk_bytes, depth)
+    if direct is None:
+        direct = settings.FLYWHEEL_UPLOAD_DIRECT_IO
+    return _receive_pipelined(source, fd, path, offset, hash_update, length, chunk_bytes, depth, direct)
 
 
 def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
@@ -303,11 +308,12 @@ def _receive_pipelined(
     length: int,
     chunk_bytes: int,
     depth: int,
+    direct: bool,
 ) -> int:
     free: queue.Queue = queue.Queue()  # buffers back from the last stage (None once it has stopped)
     # A deployment whose disk is much slower than its network may prefer the page cache to absorb
     # bursts (FLYWHEEL_UPLOAD_DIRECT_IO = False): uploads then end before the bytes reach the disk.
-    file_writer = _FileWriter(fd, path, direct=settings.FLYWHEEL_UPLOAD_DIRECT_IO, offset=offset)
+    file_writer = _FileWriter(fd, path, direct=direct, offset=offset)
     hasher = _Stage(hash_update, free)
     writer = _Stage(file_writer, hasher.inbox)
     # Anonymous mmaps: page-aligned, as O_DIRECT needs.

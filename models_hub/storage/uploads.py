@@ -1,6 +1,11 @@
 """Resumable uploads (the tus protocol's storage side): bytes are appended to a temporary file per
 upload until it is complete; a commit then turns finished uploads into blobs, all or nothing.
 
+A big file may be sent in parts, each its own tus upload, several at once over their own
+connections: a part's bytes go straight to their place in the parent upload's file, so nothing is
+copied to assemble them. The file's SHA-256 follows the parts as they complete (the parent's
+offset is how far it got), reading them back from the page cache, so the commit has little left.
+
 Until a commit refers to them, uploads are invisible in every repository.
 """
 
@@ -12,6 +17,7 @@ import contextlib
 import fcntl
 import os
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +26,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from rehashes import PySha256
 
@@ -31,9 +38,13 @@ from models_hub.selectors import repo_access
 from models_hub.services.quotas import quota_check
 from models_hub.services.upload_checks import check_received_file, clean_path
 from models_hub.storage import streaming
-from models_hub.storage.blobs import COPY_CHUNK, blob_from_temp_file
+from models_hub.storage.blobs import blob_from_temp_file
 
 STALE_AFTER = timedelta(hours=24)
+REHASH_STEP = 4 * 1024 * 1024
+# Buffers of the receiving pipeline per PATCH (2 MiB each): half the raw PUT's, as the parts of one
+# big file arrive side by side, so a worker taking several of them stays within 64 MiB.
+PATCH_BUFFERS = 4
 
 
 class UploadLocked(HubError):
@@ -85,8 +96,34 @@ def upload_create(*, user: User, repo: Repository, path: str, size: int) -> Uplo
     return session
 
 
+def upload_part_create(*, user: User, parent: UploadSession, start: int, size: int) -> UploadSession:
+    """A part of `parent` (the caller got it with upload_get): its bytes [start, start + size).
+
+    The parent counted the whole file when it was created; parts add nothing to it. Parts may not
+    overlap, and once a file is sent in parts its parent takes no bytes of its own.
+    """
+    if parent.parent_id is not None:
+        raise BadRequest("A part of an upload cannot have parts of its own.")
+    if parent.offset and not parent.parts.exists():
+        raise Conflict("This upload is already being sent in one piece.")
+    if start < 0 or size <= 0 or start + size > parent.size:
+        raise BadRequest(f"A part must lie within the upload's {parent.size:,} bytes and not be empty.")
+    overlapping = parent.parts.filter(start__lt=start + size, start__gt=start - F("size"))
+    if overlapping.exists():
+        raise Conflict("This part overlaps another part of the same upload.")
+    part = UploadSession.objects.create(
+        user=user, repository=parent.repository, path=parent.path, size=size, parent=parent, start=start
+    )
+    upload_file(part).touch()  # a part's own file is only its lock: its bytes go to the parent's file
+    return part
+
+
 def upload_get(*, upload_id: UUID | str, user: User) -> UploadSession:
     """The user's own upload to a repository they may still write to; anything else does not exist."""
+    try:
+        upload_id = UUID(str(upload_id))
+    except ValueError:
+        raise RepoNotFound("Upload not found: it may have been committed, cancelled or expired.") from None
     session = UploadSession.objects.select_related("repository").filter(pk=upload_id, user=user).first()
     if session is None or not repo_access(session.repository, user).can_write:
         raise RepoNotFound("Upload not found: it may have been committed, cancelled or expired.")
@@ -94,7 +131,11 @@ def upload_get(*, upload_id: UUID | str, user: User) -> UploadSession:
 
 
 @contextlib.contextmanager
-def _locked_file(session: UploadSession) -> Iterator:
+def _locked_file(session: UploadSession) -> Iterator[IO[bytes]]:
+    """The file the upload's bytes go to, while this request alone writes to the upload.
+
+    Each upload is locked through its own file; a part's bytes then go to its parent's file.
+    """
     try:
         handle = open(upload_file(session), "r+b")  # noqa: SIM115 - closed below
     except FileNotFoundError:
@@ -104,9 +145,38 @@ def _locked_file(session: UploadSession) -> Iterator:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UploadLocked("This upload is being written by another request; try again shortly.") from None
-        yield handle
+        if session.parent_id is None:
+            yield handle
+            return
+        try:
+            data = open(upload_file(session.parent), "r+b")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise RepoNotFound("Upload not found: its data has expired.") from None
+        with data:
+            yield data
     finally:
         handle.close()
+
+
+def _hash_more(hasher: PySha256, handle: IO[bytes], start: int, end: int) -> PySha256:
+    """Feed bytes [start, end) of the file to `hasher`, reading the next piece while hashing one
+    (both release the GIL), so the disk's latency hides behind the hashing."""
+    fd = handle.fileno()
+
+    def read(position: int) -> bytes:
+        return os.pread(fd, min(REHASH_STEP, end - position), position)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-rehash") as reader:
+        position = start
+        pending = reader.submit(read, position) if position < end else None
+        while pending is not None:
+            data = pending.result()
+            if not data:
+                raise RepoNotFound("Upload not found: part of its data has expired.")
+            position += len(data)
+            pending = reader.submit(read, position) if position < end else None
+            hasher.update(data)
+    return hasher
 
 
 def _hasher_at(session: UploadSession, handle: IO[bytes]) -> PySha256:
@@ -115,16 +185,69 @@ def _hasher_at(session: UploadSession, handle: IO[bytes]) -> PySha256:
     if session.hash_state is not None:
         with contextlib.suppress(ValueError):
             return PySha256.deserialize(bytes(session.hash_state))
-    hasher = PySha256()
-    handle.seek(0)
-    left = session.offset
-    while left > 0:
-        chunk = handle.read(min(COPY_CHUNK, left))
-        if not chunk:
-            raise RepoNotFound("Upload not found: part of its data has expired.")
-        hasher.update(chunk)
-        left -= len(chunk)
-    return hasher
+    return _hash_more(PySha256(), handle, 0, session.offset)
+
+
+def _part_at(parent_id: UUID, position: int) -> UploadSession | None:
+    """The part of the upload that holds byte `position`, if one does."""
+    part = UploadSession.objects.filter(parent_id=parent_id, start__lte=position).order_by("-start").first()
+    return part if part is not None and position < part.start + part.size else None
+
+
+def _can_hash_further(parent_id: UUID) -> bool:
+    parent = UploadSession.objects.filter(pk=parent_id).values("offset", "size").first()
+    if parent is None or parent["offset"] >= parent["size"]:
+        return False
+    part = _part_at(parent_id, parent["offset"])
+    return part is not None and part.start + part.offset > parent["offset"]
+
+
+def upload_hash_parts(*, parent_id: UUID) -> None:
+    """After a part's bytes arrived: move the file's hash on (the view calls it once its answer is
+    sent, so the client's next part travels meanwhile)."""
+    # An upload sent in parts stays alive while they arrive, whether or not its hash moves on.
+    UploadSession.objects.filter(pk=parent_id).update(updated_at=timezone.now())
+    _hash_parts(parent_id)
+
+
+def _hash_parts(parent_id: UUID, *, wait: bool = False) -> None:
+    """Move the parent's SHA-256 (and with it its offset) over the parts' bytes that have arrived.
+
+    One request at a time does it, under a lock on the parent's file; whoever finds the lock taken
+    leaves the work to its holder, who looks again after letting go, so no arrived byte is left
+    behind. `wait`: block until the lock is free (the commit needs the hash).
+    """
+    path = upload_file(UploadSession(pk=parent_id))
+    while True:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            return
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                return
+            _hash_arrived_parts(parent_id, handle)
+        if not _can_hash_further(parent_id):
+            return
+
+
+def _hash_arrived_parts(parent_id: UUID, handle: IO[bytes]) -> None:
+    parent = UploadSession.objects.filter(pk=parent_id).first()
+    if parent is None:
+        return
+    hasher = None
+    while parent.offset < parent.size and (part := _part_at(parent_id, parent.offset)) is not None:
+        arrived = part.start + part.offset
+        if arrived <= parent.offset:
+            break
+        hasher = hasher or _hasher_at(parent, handle)
+        _hash_more(hasher, handle, parent.offset, arrived)
+        parent.offset, parent.hash_state = arrived, hasher.serialize()
+        UploadSession.objects.filter(pk=parent_id).update(
+            offset=parent.offset, hash_state=parent.hash_state, updated_at=timezone.now()
+        )
 
 
 def _has_more(source: streaming.BodySource) -> bool:
@@ -149,19 +272,26 @@ def upload_append(
         session.refresh_from_db(fields=["offset", "hash_state"])
         if offset != session.offset:
             raise Conflict(f"Upload-Offset is {offset} but the upload stands at {session.offset}.")
-        hasher = _hasher_at(session, handle)
-        handle.truncate(offset)  # drop bytes of an earlier request that died before its offset was saved
+        if session.parent_id is None and session.parts.exists():
+            raise Conflict("This upload is sent in parts: send its bytes to them.")
+        # A part arrives beside others, so its bytes are hashed once the bytes before them are (see
+        # _hash_parts); meanwhile they wait in the page cache, where reading them again is cheap.
+        hasher = _hasher_at(session, handle) if session.parent_id is None else None
+        if session.parent_id is None:
+            handle.truncate(offset)  # drop bytes of an earlier request that died before its offset was saved
         room = session.size - offset
         written = streaming.receive_into(
             source,
             fd=handle.fileno(),
             path=handle.name,
-            offset=offset,
+            offset=session.start + offset,
             length=room if length is None else min(length, room),
-            hash_update=lambda view: hasher.update(bytes(view)),  # it takes bytes only
+            hash_update=(lambda view: hasher.update(bytes(view))) if hasher else (lambda view: None),  # bytes only
+            depth=PATCH_BUFFERS,
+            direct=None if hasher else False,
         )
         session.offset = offset + written
-        session.hash_state = hasher.serialize()
+        session.hash_state = hasher.serialize() if hasher else None
         UploadSession.objects.filter(pk=session.pk).update(
             offset=session.offset, hash_state=session.hash_state, updated_at=timezone.now()
         )
@@ -170,10 +300,15 @@ def upload_append(
     return session.offset
 
 
+def _remove_files(session: UploadSession) -> None:
+    for upload in [session, *session.parts.all()]:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(upload_file(upload))
+
+
 def upload_delete(*, session: UploadSession) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(upload_file(session))
-    session.delete()
+    _remove_files(session)
+    session.delete()  # and its parts
 
 
 def _finished_session(session: UploadSession | None, upload_id: str) -> UploadSession:
@@ -219,7 +354,10 @@ def uploads_commit(
             ids.append(str(UUID(item.upload_id)))
         except ValueError:
             raise BadRequest(f"'{item.upload_id}' is not an upload id.") from None
-    found = {str(s.pk): s for s in UploadSession.objects.filter(pk__in=ids, user=user, repository=repo)}
+    mine = UploadSession.objects.filter(pk__in=ids, user=user, repository=repo, parent=None)
+    for sent_in_parts in mine.filter(offset__lt=F("size"), parts__isnull=False).distinct():
+        _hash_parts(sent_in_parts.pk, wait=True)  # the last part's bytes may still be being hashed
+    found = {str(s.pk): s for s in mine}
     sessions = [_finished_session(found.get(upload_id), upload_id) for upload_id in ids]
     targets = [clean_path(item.path or session.path) for item, session in zip(uploads, sessions, strict=True)]
     if len(set(targets)) != len(targets):
@@ -229,6 +367,8 @@ def uploads_commit(
     additions = [services.FileAddition(path, s.blob) for path, s in zip(targets, sessions, strict=True)]
     title = title or services.upload_title(targets)
     commit = services.commit_create(repo=repo, author=user, title=title, description=description, additions=additions)
+    for session in sessions:
+        _remove_files(session)  # the parts' locks: the data itself is a blob now
     UploadSession.objects.filter(pk__in=ids).delete()
     return commit
 
@@ -236,7 +376,8 @@ def uploads_commit(
 def uploads_cleanup(*, older_than: timedelta = STALE_AFTER) -> int:
     """Remove uploads untouched for `older_than` (never committed) and their data; returns how many."""
     cutoff = timezone.now() - older_than
-    stale = list(UploadSession.objects.filter(updated_at__lt=cutoff))
+    # Parts go with their parent, which every part's chunk keeps alive.
+    stale = list(UploadSession.objects.filter(updated_at__lt=cutoff, parent=None))
     for session in stale:
         upload_delete(session=session)
     return len(stale)

@@ -430,3 +430,112 @@ def test_commit_moves_the_uploaded_file_into_the_blob_store(alice, repo):
     assert commit(client, {"a.bin": upload_id}).status_code == 201
     blob = selectors.file_entry(selectors.head_commit(repo), "a.bin").blob
     assert os.stat(default_storage.path(blob.storage_key)).st_ino == inode
+
+
+def create_part(client: Client, parent_location: str, *, start: int, size: int):
+    parent = parent_location.rsplit("/", 1)[-1]
+    headers = {**TUS, "Upload-Length": str(size), "Upload-Metadata": metadata(parent=parent, start=str(start))}
+    return client.post("/uploads/", headers=headers)
+
+
+def test_a_file_sent_in_parts_is_hashed_as_its_parts_arrive_and_committed_whole(alice, repo):
+    data = os.urandom(3 * 1024 * 1024 + 100)  # big enough for the pipelined receiver
+    third = 1024 * 1024
+    parent = uploads.upload_create(user=alice, repo=repo, path="weights/big.bin", size=len(data))
+    parts = [
+        uploads.upload_part_create(user=alice, parent=parent, start=start, size=len(piece))
+        for start, piece in ((0, data[:third]), (third, data[third : 2 * third]), (2 * third, data[2 * third :]))
+    ]
+
+    def send(part: UploadSession, offset: int, piece: bytes) -> None:
+        uploads.upload_append(session=part, offset=offset, source=streaming.StreamSource(io.BytesIO(piece)))
+        uploads.upload_hash_parts(parent_id=parent.pk)
+        parent.refresh_from_db()
+
+    send(parts[1], 0, data[third : 2 * third])  # ahead of the first: nothing to hash yet
+    assert parent.offset == 0
+    send(parts[0], 0, data[:third])  # the first part, and the second after it
+    assert parent.offset == 2 * third
+    assert saved_hash(str(parent.pk)) == hashlib.sha256(data[: 2 * third]).hexdigest()
+    send(parts[2], 0, data[2 * third : 2 * third + 5000])  # the last part, half way
+    assert parent.offset == 2 * third + 5000
+    send(parts[2], 5000, data[2 * third + 5000 :])
+    assert parent.is_complete
+    assert saved_hash(str(parent.pk)) == hashlib.sha256(data).hexdigest()
+
+    assert commit(client_for(alice), {"weights/big.bin": str(parent.pk)}).status_code == 201
+    assert head_files(repo)["weights/big.bin"] == data
+    assert not UploadSession.objects.exists()
+    assert not any(upload_file(upload).exists() for upload in [parent, *parts])
+
+
+def test_parts_are_created_sent_and_committed_through_tus(alice, repo):
+    client = client_for(alice)
+    data = os.urandom(10_000)
+    parent = create(client, size=len(data), path="model.bin")["Location"]
+    locations = []
+    for start in range(0, len(data), 4096):
+        created = create_part(client, parent, start=start, size=len(data[start : start + 4096]))
+        assert created.status_code == 201
+        locations.append((start, created["Location"]))
+    for start, location in reversed(locations):  # in any order
+        assert patch(client, location, offset=0, data=data[start : start + 4096]).status_code == 204
+    assert client.head(locations[1][1], headers=TUS)["Upload-Offset"] == "4096"
+
+    # The parts' hashing runs after each answer; the commit finishes whatever is left of it.
+    response = commit(client, {"model.bin": parent.rsplit("/", 1)[-1]})
+    assert response.status_code == 201, response.content
+    assert head_files(repo)["model.bin"] == data
+    entry = selectors.file_entry(selectors.head_commit(repo), "model.bin")
+    assert entry.blob.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_parts_that_do_not_fit_are_refused(alice, bob, repo):
+    client = client_for(alice)
+    parent = create(client, size=100, path="a.bin")["Location"]
+    first = create_part(client, parent, start=0, size=60)["Location"]
+    assert create_part(client, parent, start=50, size=20).status_code == 409  # overlaps the first
+    assert create_part(client, parent, start=60, size=41).status_code == 400  # past the end
+    assert create_part(client, parent, start=60, size=0).status_code == 400
+    assert create_part(client, first, start=0, size=10).status_code == 400  # a part of a part
+    no_start = client.post(
+        "/uploads/", headers={**TUS, "Upload-Length": "5", "Upload-Metadata": metadata(parent=parent[-36:])}
+    )
+    assert no_start.status_code == 400 and "start" in no_start.content.decode()
+    assert create_part(client_for(bob), parent, start=60, size=40).status_code == 404  # not bob's upload
+    unknown = client.post(
+        "/uploads/", headers={**TUS, "Upload-Length": "5", "Upload-Metadata": metadata(parent="x", start="0")}
+    )
+    assert unknown.status_code == 404
+    sent_in_parts = patch(client, parent, offset=0, data=b"x" * 10)
+    assert sent_in_parts.status_code == 409 and "parts" in sent_in_parts.content.decode()
+    response = commit(client, {"a.bin": first.rsplit("/", 1)[-1]})  # a part is not a file to commit
+    assert response.status_code == 400 and "does not exist" in response.json()["error"]
+    response = commit(client, {"a.bin": parent.rsplit("/", 1)[-1]})
+    assert response.status_code == 400 and "not fully uploaded" in response.json()["error"]
+
+    whole = create(client, size=10, path="b.bin")["Location"]
+    patch(client, whole, offset=0, data=b"12345")
+    assert create_part(client, whole, start=5, size=5).status_code == 409  # already sent in one piece
+
+
+def test_cleanup_removes_an_abandoned_upload_with_its_parts(alice, repo):
+    client = client_for(alice)
+    parent = create(client, size=20, path="a.bin")["Location"]
+    part = create_part(client, parent, start=0, size=10)["Location"]
+    patch(client, part, offset=0, data=b"0123456789")
+    sessions = list(UploadSession.objects.all())
+    UploadSession.objects.update(updated_at=timezone.now() - timedelta(hours=25))
+    call_command("cleanup_uploads")
+    assert not UploadSession.objects.exists()
+    assert not any(upload_file(upload).exists() for upload in sessions)
+
+
+def test_a_file_sent_in_parts_reserves_its_size_once(alice, repo):
+    from models_hub.services.quotas import storage_usage
+
+    client = client_for(alice)
+    parent = create(client, size=100, path="a.bin")["Location"]
+    create_part(client, parent, start=0, size=50)
+    create_part(client, parent, start=50, size=50)
+    assert storage_usage(alice).reserved == 100

@@ -3,13 +3,20 @@
 tus (https://tus.io/protocols/resumable-upload): POST creates an upload, HEAD tells how far it
 got, PATCH appends bytes at that offset. Sessions authenticate these requests; Django's CSRF
 middleware checks the X-CSRFToken header tus-js-client sends.
+
+A big file is sent as parts (POST with metadata `parent` and `start`), each a tus upload of its
+own, several at once; the parent upload is what gets committed. Chunk bodies (PATCH
+/uploads/<uuid>) are read straight from the socket as the raw PUT's are: keep them streaming.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 from collections.abc import Callable
 
+from django import db
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -19,9 +26,11 @@ from django.views.decorators.http import require_POST, require_safe
 
 from models_hub import selectors
 from models_hub.errors import BadRequest, HubError
-from models_hub.models import Repository
+from models_hub.models import Repository, UploadSession
 from models_hub.storage import streaming, uploads
 from models_hub.views.common import WRITE, repo_page, tab_context
+
+logger = logging.getLogger(__name__)
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination"
@@ -77,11 +86,16 @@ def _header_int(request: HttpRequest, name: str) -> int:
 
 @tus_endpoint(("POST",))
 def tus_collection(request: HttpRequest) -> HttpResponse:
-    """Create an upload. Metadata: path (or filename), repo ('ns/name'), kind ('model' or 'dataset')."""
+    """Create an upload. Metadata: path (or filename), repo ('ns/name'), kind ('model' or 'dataset');
+    or, for a part of an upload, parent (its id) and start (the part's first byte in the file)."""
     if "Upload-Defer-Length" in request.headers:
         raise BadRequest("Upload-Defer-Length is not supported: send Upload-Length.")
     size = _header_int(request, "Upload-Length")
     metadata = uploads.parse_metadata(request.headers.get("Upload-Metadata", ""))
+    if "parent" in metadata:
+        session = _create_part(request, metadata, size)
+        location = request.build_absolute_uri(session.get_absolute_url())
+        return _tus_response(201, headers={"Location": location, "Upload-Offset": "0"})
     namespace, _, name = metadata.get("repo", "").partition("/")
     kind = metadata.get("kind", Repository.Kind.MODEL)
     if not namespace or not name or kind not in Repository.Kind.values:
@@ -92,6 +106,14 @@ def tus_collection(request: HttpRequest) -> HttpResponse:
     )
     location = request.build_absolute_uri(session.get_absolute_url())
     return _tus_response(201, headers={"Location": location, "Upload-Offset": "0"})
+
+
+def _create_part(request: HttpRequest, metadata: dict[str, str], size: int) -> UploadSession:
+    start = metadata.get("start", "")
+    if not start.isdigit():
+        raise BadRequest("Upload-Metadata: a part needs 'start', the number of its first byte in the file.")
+    parent = uploads.upload_get(upload_id=metadata["parent"], user=request.user)
+    return uploads.upload_part_create(user=request.user, parent=parent, start=int(start), size=size)
 
 
 def _content_length(request: HttpRequest) -> int | None:
@@ -119,7 +141,22 @@ def tus_resource(request: HttpRequest, upload_id) -> HttpResponse:
     new_offset = uploads.upload_append(
         session=session, offset=offset, source=streaming.body_source(request), length=_content_length(request)
     )
+    if session.parent_id is not None:
+        # Off this request: the client sends its next part on this connection meanwhile.
+        _in_background(functools.partial(uploads.upload_hash_parts, parent_id=session.parent_id))
     return _tus_response(204, headers={"Upload-Offset": str(new_offset)})
+
+
+def _in_background(work: Callable[[], object]) -> None:
+    def run() -> None:
+        try:
+            work()
+        except Exception:  # nothing is lost: the next part, or the commit, takes the work up again
+            logger.exception("Hashing the parts of an upload failed")
+        finally:
+            db.connections.close_all()
+
+    threading.Thread(target=run, name="upload-hash", daemon=True).start()
 
 
 @require_safe
@@ -130,6 +167,8 @@ def upload_page(request: HttpRequest, repo: Repository) -> HttpResponse:
         # "+ Upload files" on a folder's page uploads into that folder; the page lets the user change it.
         "folder": "/".join(filter(None, request.GET.get("folder", "").split("/"))),
         "chunk_size": settings.FLYWHEEL_UPLOAD_CHUNK_BYTES,
+        "parallel": settings.FLYWHEEL_UPLOAD_PARALLEL,
+        "part_size": settings.FLYWHEEL_UPLOAD_PART_BYTES,
         "max_bytes": settings.FLYWHEEL_MAX_UPLOAD_BYTES,
     }
     return render(request, "models_hub/upload.html", context)

@@ -15,7 +15,9 @@
   if (!form || !window.tus) return;
 
   var cfg = form.dataset;
-  var chunkSize = parseInt(cfg.chunkSize, 10) || 8 * 1024 * 1024;
+  var chunkSize = parseInt(cfg.chunkSize, 10) || 64 * 1024 * 1024;
+  var parallel = Math.max(1, parseInt(cfg.parallel, 10) || 1);
+  var partSize = parseInt(cfg.partSize, 10) || Infinity;
   var maxBytes = parseInt(cfg.maxBytes, 10) || Infinity;
   var csrfToken = form.querySelector("[name=csrfmiddlewaretoken]").value;
   var PARALLEL = 3;
@@ -138,6 +140,7 @@
   }
 
   function errorMessage(err) {
+    if (err && err.serverMessage) return err.serverMessage.slice(0, 300);
     var response = err && err.originalResponse;
     if (response) {
       var body = response.getBody();
@@ -151,54 +154,182 @@
     return ["flywheel", cfg.kind, cfg.repo, repoPath(item), item.file.size, item.file.lastModified].join(":");
   }
 
-  function uploadOne(item) {
-    return new Promise(function (resolve, reject) {
-      item.state = "uploading";
-      item.row.classList.remove("upload-error");
-      item.status.textContent = "Starting…";
-      var upload = new tus.Upload(item.file, {
+  // One tus upload of `source` (the file, or a slice of it for a part); `lane` tracks its progress.
+  // Resolves with the finished tus.Upload; on failure, rejects and stops.
+  function tusSend(item, source, lane, options) {
+    var upload;
+    var done = new Promise(function (resolve, reject) {
+      upload = new tus.Upload(source, Object.assign({
         endpoint: cfg.endpoint,
         chunkSize: chunkSize,
         retryDelays: [0, 1000, 3000, 5000],
-        metadata: { path: repoPath(item), filename: item.file.name, repo: cfg.repo, kind: cfg.kind },
         headers: { "X-CSRFToken": csrfToken },
-        fingerprint: function () { return Promise.resolve(fingerprint(item)); },
-        // Kept until the commit succeeds: after a refused commit and a reload, choosing the same
-        // files again finds the finished uploads and sends nothing twice.
-        removeFingerprintOnSuccess: false,
-        onProgress: function (sent, total) { setProgress(item, sent, total); },
+        onProgress: function (sent) {
+          lane.sent = sent;
+          var total = 0;
+          item.lanes.forEach(function (l) { total += l.sent; });
+          setProgress(item, total, item.file.size);
+        },
         onBeforeRequest: function (request) {
           // The first PATCH starts where the server stands: bytes sent before this page count
           // towards progress but not towards speed.
-          if (request.getMethod() === "PATCH" && item.firstOffset === undefined) {
-            item.firstOffset = item.resumedFrom = upload._offset || 0;
-            item.started = Date.now();
+          if (request.getMethod() === "PATCH" && lane.firstOffset === undefined) {
+            lane.firstOffset = upload._offset || 0;
+            item.resumedFrom = 0;
+            item.lanes.forEach(function (l) { item.resumedFrom += l.firstOffset || 0; });
           }
         },
-        onError: function (err) {
-          item.state = "error";
-          item.row.classList.add("upload-error");
-          item.status.textContent = errorMessage(err);
-          refresh();
-          reject(err);
-        },
-        onSuccess: function () {
-          item.uploadId = upload.url.replace(/\/+$/, "").split("/").pop();
-          item.state = "done";
-          setProgress(item, item.file.size, item.file.size);
-          item.status.textContent = item.resumedFrom ? "Uploaded · resumed at " + formatBytes(item.resumedFrom) : "Uploaded";
-          resolve();
-        },
-      });
-      item.upload = upload;
-      upload.findPreviousUploads().then(function (previous) {
-        if (previous.length) {
-          upload.resumeFromPreviousUpload(previous[0]);
-          item.status.textContent = "Resuming…";
+        onError: reject,
+        onSuccess: function () { resolve(upload); },
+      }, options));
+    });
+    lane.upload = upload;
+    return done;
+  }
+
+  function uploadWhole(item) {
+    var lane = { sent: 0 };
+    item.lanes = [lane];
+    var sending = tusSend(item, item.file, lane, {
+      metadata: { path: repoPath(item), filename: item.file.name, repo: cfg.repo, kind: cfg.kind },
+      fingerprint: function () { return Promise.resolve(fingerprint(item)); },
+      // Kept until the commit succeeds: after a refused commit and a reload, choosing the same
+      // files again finds the finished uploads and sends nothing twice.
+      removeFingerprintOnSuccess: false,
+    });
+    var upload = lane.upload;
+    item.forget = function () { upload._removeFromUrlStorage(); };
+    upload.findPreviousUploads().then(function (previous) {
+      if (previous.length) {
+        upload.resumeFromPreviousUpload(previous[0]);
+        item.status.textContent = "Resuming…";
+      }
+      upload.start();
+    });
+    return sending.then(function () { return uploadIdOf(upload.url); });
+  }
+
+  function uploadIdOf(url) {
+    return url.replace(/\/+$/, "").split("/").pop();
+  }
+
+  // A big file goes in parts, several at once over their own connections (one connection is
+  // bound by the browser's own work per byte); the server hashes them in order as they complete.
+  function partBounds(size) {
+    if (parallel < 2 || size <= 2 * partSize) return [[0, size]];
+    var bounds = [];
+    for (var start = 0; start < size; start += partSize) bounds.push([start, Math.min(size, start + partSize)]);
+    return bounds;
+  }
+
+  function encodeMetadata(values) {
+    return Object.keys(values).map(function (key) {
+      var binary = "";
+      new TextEncoder().encode(values[key]).forEach(function (byte) { binary += String.fromCharCode(byte); });
+      return key + " " + btoa(binary);
+    }).join(",");
+  }
+
+  function tusRequest(method, url, headers) {
+    return fetch(url, {
+      method: method,
+      credentials: "same-origin",
+      headers: Object.assign({ "Tus-Resumable": "1.0.0", "X-CSRFToken": csrfToken }, headers || {}),
+    });
+  }
+
+  // The upload the parts belong to: the one this page (or an earlier one) started for this file,
+  // if the server still has it; else a new one.
+  function parentUpload(item, saved) {
+    var check = saved ? tusRequest("HEAD", saved.url).then(function (r) { return r.ok; }, function () { return false; })
+      : Promise.resolve(false);
+    return check.then(function (alive) {
+      if (alive) {
+        item.status.textContent = "Resuming…";
+        return saved;
+      }
+      return tusRequest("POST", cfg.endpoint, {
+        "Upload-Length": String(item.file.size),
+        "Upload-Metadata": encodeMetadata({ path: repoPath(item), filename: item.file.name, repo: cfg.repo, kind: cfg.kind }),
+      }).then(function (response) {
+        if (response.status !== 201) {
+          return response.text().then(function (text) {
+            var refused = new Error("upload refused");
+            refused.serverMessage = text || "The server answered " + response.status + ".";
+            throw refused;
+          });
         }
-        item.started = Date.now();
-        upload.start();
+        return { url: response.headers.get("Location"), parts: [] };
       });
+    });
+  }
+
+  // The parent upload and its parts' addresses are kept under the file's fingerprint, so choosing
+  // the same file again after a reload sends only the parts (and bytes) the server lacks.
+  function uploadInParts(item, bounds) {
+    var key = fingerprint(item) + ":parts:" + partSize;
+    var saved = null;
+    try { saved = JSON.parse(localStorage.getItem(key)); } catch (e) { saved = null; }
+    item.forget = function () { localStorage.removeItem(key); };
+    return parentUpload(item, saved).then(function (plan) {
+      plan.parts = plan.parts || [];
+      plan.done = plan.done || [];
+      var save = function () { localStorage.setItem(key, JSON.stringify(plan)); };
+      save();
+      var parentId = uploadIdOf(plan.url);
+      item.lanes = bounds.map(function (bound, i) {
+        var size = bound[1] - bound[0];
+        return plan.done[i] ? { sent: size, firstOffset: size } : { sent: 0 };
+      });
+      item.resumedFrom = 0;
+      item.lanes.forEach(function (lane) { item.resumedFrom += lane.firstOffset || 0; });
+      var waiting = bounds.map(function (bound, i) { return i; }).filter(function (i) { return !plan.done[i]; });
+      var failed = false;
+      function sendNext() {
+        var i = waiting.shift();
+        if (i === undefined || failed) return Promise.resolve();
+        var lane = item.lanes[i];
+        var sending = tusSend(item, item.file.slice(bounds[i][0], bounds[i][1]), lane, {
+          uploadUrl: plan.parts[i] || null,
+          metadata: { parent: parentId, start: String(bounds[i][0]) },
+          storeFingerprintForResuming: false,
+          onUploadUrlAvailable: function () { plan.parts[i] = lane.upload.url; save(); },
+        });
+        lane.upload.start();
+        return sending.then(function () {
+          plan.done[i] = true;
+          save();
+          return sendNext();
+        });
+      }
+      var connections = [];
+      for (var n = 0; n < Math.min(parallel, waiting.length); n++) connections.push(sendNext());
+      return Promise.all(connections).then(function () { return parentId; }, function (err) {
+        failed = true;
+        item.lanes.forEach(function (lane) { if (lane.upload) lane.upload.abort(); });
+        throw err;
+      });
+    });
+  }
+
+  function uploadOne(item) {
+    item.state = "uploading";
+    item.row.classList.remove("upload-error");
+    item.status.textContent = "Starting…";
+    item.started = Date.now();
+    var bounds = partBounds(item.file.size);
+    var sending = bounds.length > 1 ? uploadInParts(item, bounds) : uploadWhole(item);
+    return sending.then(function (uploadId) {
+      item.uploadId = uploadId;
+      item.state = "done";
+      setProgress(item, item.file.size, item.file.size);
+      item.status.textContent = item.resumedFrom ? "Uploaded · resumed at " + formatBytes(item.resumedFrom) : "Uploaded";
+    }, function (err) {
+      item.state = "error";
+      item.row.classList.add("upload-error");
+      item.status.textContent = errorMessage(err);
+      refresh();
+      throw err;
     });
   }
 
@@ -265,7 +396,7 @@
         }
         pending.forEach(function (it) {
           it.state = "committed";
-          if (it.upload && it.upload._removeFromUrlStorage) it.upload._removeFromUrlStorage();
+          if (it.forget) it.forget();
           it.row.querySelector(".upload-remove").hidden = true;
           it.status.textContent = it.resumedFrom ? "Committed · resumed at " + formatBytes(it.resumedFrom) : "Committed";
         });
