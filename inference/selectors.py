@@ -40,8 +40,11 @@ def _visible(generation: Generation, user: User | None) -> bool:
     authenticated = user is not None and user.is_authenticated
     if authenticated and (user.is_staff or generation.user_id == user.pk):
         return True
-    shared = generation.source == Generation.Source.BATCH
-    return shared and Repository.objects.visible_to(user).filter(pk=generation.repository_id).exists()
+    if generation.source != Generation.Source.BATCH:
+        return False
+    if not generation.repository.private:  # visible_to's first clause, without a query for the common case
+        return True
+    return Repository.objects.visible_to(user).filter(pk=generation.repository_id).exists()
 
 
 def queue_position(generation: Generation) -> int:

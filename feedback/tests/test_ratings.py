@@ -7,7 +7,10 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
+from accounts.services import token_create
 from conftest import client_for, make_user
 from feedback.models import HiddenRater, Rating
 from feedback.services import rater_hide
@@ -168,3 +171,30 @@ def test_twenty_raters_at_once_leave_exactly_one_rating_each(model):
     assert statuses.count(200) == 40, statuses
     assert Rating.objects.filter(generation=generation).count() == 20
     assert set(Rating.objects.values_list("user__username", flat=True)) == {u.username for u in raters}
+
+
+def test_a_batch_output_of_a_private_model_cannot_be_rated_by_who_cannot_see_the_model(alice, bob, tiny_model_files):
+    private = make_model_repo(owner=alice, files=tiny_model_files, name="secret", private=True)
+    generation = finished_generation(user=alice, repo=private, source="batch")
+
+    assert put(client_for(bob), generation, {"thumb": "up"}).status_code == 404
+    assert put(client_for(alice), generation, {"thumb": "up"}).status_code == 200
+    assert list(Rating.objects.values_list("user__username", flat=True)) == ["alice"]
+
+
+def test_changing_a_rating_through_the_api_costs_at_most_four_statements(model, alice, bob):
+    """Token lookup, the output, and the write (one upsert on PostgreSQL; a locked read and an update elsewhere):
+    no visibility query for a public model, no tag list for an untagged rating. Savepoints are not counted."""
+    generation = finished_generation(user=alice, repo=model, source="batch")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token_create(user=bob, name='t', scope='write').secret}")
+    put(client, generation, {"thumb": "up"})  # also records when the token was last used
+
+    with CaptureQueriesContext(connection) as queries:
+        response = put(client, generation, {"thumb": "down", "stars": 2, "comment": "Too short."})
+
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert response.status_code == 200 and response.json()["created"] is False, response.content
+    assert len(statements) <= 4, statements
+    rating = Rating.objects.get()
+    assert (rating.thumb, rating.stars, rating.comment, rating.user) == ("down", 2, "Too short.", bob)
+    assert response.json()["updated_at"] == rating.updated_at.isoformat().replace("+00:00", "Z")
