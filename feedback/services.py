@@ -236,10 +236,17 @@ def prompt_set_create(
 
 
 def prompt_set_from_dataset(
-    *, user: User | None, repo: Repository, dataset_id: str, revision: str, path: str, name: str = ""
+    *,
+    user: User | None,
+    repo: Repository,
+    dataset_id: str,
+    revision: str,
+    path: str,
+    name: str = "",
+    system: bool = False,
 ) -> PromptSet:
     """A prompt set from a JSONL or CSV file of a dataset repository at a revision, pinned to its exact commit."""
-    _require_maintainer(user, repo)
+    _require_maintainer(user, repo, system=system)
     namespace, _, dataset_name = dataset_id.strip().strip("/").partition("/")
     if not namespace or not dataset_name:
         raise BadRequest(f"{dataset_id!r} is not a dataset id: write it as owner/name.")
@@ -267,6 +274,7 @@ def prompt_set_from_dataset(
         filename=entry.path,
         source_dataset=access.repo,
         source_commit=commit,
+        system=system,
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import User
+from feedback.models import RatingCampaign
 from models_hub.models import Commit, Ref, Repository, TreeEntry
 from models_hub.storage.blobs import blob_open
 
@@ -48,7 +49,15 @@ def test_load_demo_builds_a_model_that_loads_and_generates_and_runs_again_as_a_n
         "text-generation",
         "transformers",
     )
-    assert Ref.objects.filter(repository=model_repo, kind=Ref.Kind.TAG, name="v1.0").exists()
+    tags = {ref.name: ref.commit for ref in Ref.objects.filter(repository=model_repo, kind=Ref.Kind.TAG)}
+    weights = {
+        name: TreeEntry.objects.get(commit=commit, path="model.safetensors").blob_id for name, commit in tags.items()
+    }
+    assert set(tags) == {"v0.1", "v1.0"} and weights["v0.1"] != weights["v1.0"]  # two revisions to compare
+    assert tags["v1.0"].parent_id == tags["v0.1"].pk and "Saved the early checkpoint (v0.1)" in out.getvalue()
+    campaign = RatingCampaign.objects.get(repository=model_repo)
+    assert [r["revision"] for r in campaign.revisions] == ["v0.1", "v1.0"] and campaign.created_by is None
+    assert campaign.total == 2 * campaign.prompt_set.prompt_count == 24
     assert Repository.objects.filter(kind="dataset", namespace="demo", name="tiny-stories-corpus").exists()
     assert Repository.objects.filter(kind="dataset", namespace="demo", name="story-prompts").exists()
 
@@ -65,7 +74,7 @@ def test_load_demo_builds_a_model_that_loads_and_generates_and_runs_again_as_a_n
     commits_before = Commit.objects.count()
     started = time.monotonic()
     call_command("load_demo", stories=300, stdout=io.StringIO())
-    assert Commit.objects.count() == commits_before
+    assert Commit.objects.count() == commits_before and RatingCampaign.objects.count() == 1
     assert time.monotonic() - started < 10
 
 

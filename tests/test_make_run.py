@@ -1,7 +1,8 @@
 """What `make run` starts (platform/Procfile.dev) on the embedded defaults: SQLite, the filesystem broker.
 
-The web server answers, the real Celery worker does the analysis the demo commit enqueued, Celery
-beat has the worker clean up a temporary file an interrupted upload left behind, and Ctrl-C (SIGINT
+The web server answers, the real Celery worker does the analysis the demo commit enqueued and generates
+outputs of the demo's rating campaign, Celery beat has the worker clean up a temporary file an
+interrupted upload left behind, and Ctrl-C (SIGINT
 to honcho) stops every process it started.
 """
 
@@ -48,6 +49,16 @@ def demo_parameter_count(database: Path) -> int | None:
             "SELECT parameter_count FROM models_hub_repository WHERE namespace = 'demo' AND name = 'tiny-stories'"
         ).fetchone()
     return row[0] if row else None
+
+
+def demo_outputs_to_rate(database: Path) -> int:
+    """How many outputs of the demo's rating campaign (v0.1 against v1.0) the worker has generated."""
+    with sqlite3.connect(database, timeout=20) as conn:
+        (done,) = conn.execute(
+            "SELECT COUNT(*) FROM feedback_campaignitem i JOIN inference_generation g ON g.id = i.generation_id"
+            " WHERE g.status = 'done' AND g.source = 'batch'"
+        ).fetchone()
+    return done
 
 
 def processes_of(data_dir: Path) -> list[int]:
@@ -101,6 +112,7 @@ def test_dev_processes_serve_pages_run_tasks_and_stop_on_ctrl_c(tmp_path):
         served = wait_for(lambda: page_status(f"http://127.0.0.1:{port}/") == 200, timeout=90, interval=1)
         analysed = wait_for(lambda: demo_parameter_count(data_dir / "flywheel.sqlite3"), timeout=90, interval=1)
         cleaned = wait_for(lambda: not leftover.exists(), timeout=60, interval=1)
+        generated = wait_for(lambda: demo_outputs_to_rate(data_dir / "flywheel.sqlite3") > 0, timeout=120, interval=1)
         running = processes_of(data_dir)
     finally:
         honcho.send_signal(signal.SIGINT)
@@ -115,6 +127,7 @@ def test_dev_processes_serve_pages_run_tasks_and_stop_on_ctrl_c(tmp_path):
     assert served, output[-3000:]
     assert analysed, output[-3000:]
     assert cleaned, output[-3000:]
+    assert generated, output[-3000:]  # the rating queue has outputs to rate right after `make run`
     assert list(data_dir.glob("celerybeat-schedule*")), "beat keeps its state in the data folder"
     assert len(running) >= 5, running  # gunicorn master and workers, two Celery workers, Celery beat
     assert stopped, f"still running after Ctrl-C: {leftovers}"

@@ -21,12 +21,17 @@ from typing import Any
 from training.trainers.story_corpus import Story, demo_prompts, stories, story_text
 
 # Bump when the recipe changes in a way the config fields below do not capture: old caches are then ignored.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: an early checkpoint is saved in early/ during the same run
 EOS = "<|endoftext|>"
 PAD = "<pad>"
 SAMPLE_PROMPT = "Once upon a time, there was a little cat named"
 # What from_pretrained needs; the build folder also holds build_metrics.json, which is not part of the model.
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+# The early checkpoint (the demo's v0.1), saved a quarter of the way through training: weights and configs only,
+# the tokenizer is the final model's. A second revision to compare, for the price of one save.
+EARLY_DIR = "early"
+EARLY_FILES = ("config.json", "generation_config.json", "model.safetensors")
+EARLY_FRACTION = 0.25
 
 Progress = Callable[[str], None]
 
@@ -95,9 +100,16 @@ def _build(out: Path, config: DemoConfig, *, threads: int, progress: Progress) -
     progress(f"Tokenizer: byte-level BPE, {len(tokenizer):,} tokens")
     model = _new_model(config, tokenizer)
     progress(f"Model: GPT-2, {sum(p.numel() for p in model.parameters()):,} parameters, training on {device}")
-    metrics = _train(model, tokenizer, corpus, config, device=device, progress=progress)
+    generation_config = _generation_config(tokenizer)
+
+    def save_early(step: int, loss: float) -> None:
+        model.generation_config = generation_config
+        model.save_pretrained(out / EARLY_DIR)
+        progress(f"Saved the early checkpoint (v0.1) at step {step}, loss {loss:.3f}")
+
+    metrics = _train(model, tokenizer, corpus, config, device=device, progress=progress, checkpoint=save_early)
     model.to("cpu")
-    model.generation_config = _generation_config(tokenizer)
+    model.generation_config = generation_config
     model.save_pretrained(out)
     metrics["sample"] = sample_text(model, tokenizer, SAMPLE_PROMPT, seed=config.seed)
     progress(f"Sample: {metrics['sample']}")
@@ -157,7 +169,16 @@ def _token_stream(tokenizer, corpus: list[Story]):
     return torch.tensor(ids, dtype=torch.long)
 
 
-def _train(model, tokenizer, corpus: list[Story], config: DemoConfig, *, device: str, progress: Progress) -> dict:
+def _train(
+    model,
+    tokenizer,
+    corpus: list[Story],
+    config: DemoConfig,
+    *,
+    device: str,
+    progress: Progress,
+    checkpoint: Callable[[int, float], None] | None = None,
+) -> dict:
     import torch
 
     stream = _token_stream(tokenizer, corpus)
@@ -169,7 +190,9 @@ def _train(model, tokenizer, corpus: list[Story], config: DemoConfig, *, device:
     started = time.monotonic()
     last_report = started
     step, tokens, losses = 0, 0, []
-    while (elapsed := time.monotonic() - started) < budget and step < config.max_steps:
+    early: dict[str, float] = {}
+    # One step more after the early checkpoint however short the budget, so v0.1 and v1.0 always differ.
+    while ((elapsed := time.monotonic() - started) < budget and step < config.max_steps) or early.get("steps") == step:
         # Learning rate follows the time budget: a short warm-up, then a cosine decay to 10 %.
         fraction = max(elapsed / budget, step / config.max_steps)
         warmup = min(1.0, (step + 1) / 30)
@@ -185,6 +208,10 @@ def _train(model, tokenizer, corpus: list[Story], config: DemoConfig, *, device:
         step += 1
         tokens += batch.numel()
         losses.append(float(loss.detach()))
+        done = max((time.monotonic() - started) / budget, step / config.max_steps)
+        if checkpoint is not None and not early and done >= EARLY_FRACTION:
+            early = {"steps": step, "loss": round(sum(losses[-20:]) / len(losses[-20:]), 4)}
+            checkpoint(step, early["loss"])
         now = time.monotonic()
         if now - last_report >= 5 or step == 1:
             last_report = now
@@ -204,6 +231,7 @@ def _train(model, tokenizer, corpus: list[Story], config: DemoConfig, *, device:
         "final_loss": round(final_loss, 4),
         "device": device,
         "parameters": sum(p.numel() for p in model.parameters()),
+        "early_checkpoint": early,
     }
 
 
