@@ -215,3 +215,17 @@ def test_a_maintainer_starts_a_campaign_from_an_uploaded_file(model, alice):
     campaign = RatingCampaign.objects.get()
     assert good.status_code == 302 and good["Location"] == f"/alice/tiny/campaigns/{campaign.pk}"
     assert campaign.total == 1 and campaign.prompt_set.prompt_count == 1  # main and v0.1 are one commit
+
+
+def test_the_campaign_list_takes_the_same_queries_however_many_campaigns(model, alice, django_assert_max_num_queries):
+    client = client_for(alice)
+    make_campaign(user=alice, repo=model)
+    client.get("/alice/tiny/campaigns")
+    with django_assert_max_num_queries(10) as one:
+        client.get("/alice/tiny/campaigns")
+    for _ in range(4):
+        make_campaign(user=alice, repo=model)
+
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        page = client.get("/alice/tiny/campaigns").content.decode()
+    assert page.count('href="/rate/') == 5
