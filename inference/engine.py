@@ -225,6 +225,7 @@ def generate_batch(loaded: LoadedModel, requests: Sequence[Request], *, text_int
                 continue
             if row.should_stop():
                 active[i], row.finish_reason = False, "cancelled"
+                row.text = _final_text(tokenizer.decode(row.completion_ids, skip_special_tokens=True), row.stop)
                 row.on_text(row.text, len(row.completion_ids))
                 continue
             token = _sample_row(logits[i].clone(), row.params, row.prompt_ids + row.completion_ids, generators[i])
@@ -236,16 +237,21 @@ def generate_batch(loaded: LoadedModel, requests: Sequence[Request], *, text_int
             next_ids[i] = token
             row.completion_ids.append(token)
             row.first_token_at = row.first_token_at or now
+            done = len(row.completion_ids) >= row.params.max_new_tokens
+            due = now - last_sent[i] >= text_interval
+            # Decoding the whole completion costs more as it grows: only when the text is needed.
+            if not (row.stop or done or due):
+                continue
             decoded = tokenizer.decode(row.completion_ids, skip_special_tokens=True)
             row.text, stopped = visible_text(decoded, row.stop)
             if stopped:
                 active[i], row.finish_reason = False, "stop"
                 row.on_text(row.text, len(row.completion_ids))
-            elif len(row.completion_ids) >= row.params.max_new_tokens:
+            elif done:
                 active[i], row.finish_reason = False, "length"
                 row.text = decoded
                 row.on_text(row.text, len(row.completion_ids))
-            elif now - last_sent[i] >= text_interval:
+            elif due:
                 last_sent[i] = now
                 row.on_text(row.text, len(row.completion_ids))
         if not any(active):
