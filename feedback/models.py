@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from inference.models import Generation
+from inference.models import Generation, sampling_of
 from models_hub.models import Commit, Repository
 
 
@@ -145,14 +145,7 @@ class RatingCampaign(models.Model):
         return self.name
 
     def sampling(self) -> dict:
-        return {
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": self.top_k,
-            "repetition_penalty": self.repetition_penalty,
-            "seed": self.seed,
-        }
+        return sampling_of(self)
 
 
 class CampaignItem(models.Model):

@@ -9,6 +9,13 @@ from django.db import models
 
 from models_hub.models import Commit, Repository
 
+SAMPLING_FIELDS = ("max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed")
+
+
+def sampling_of(row) -> dict:
+    """The sampling settings of a row that stores them (a generation, a rating campaign)."""
+    return {name: getattr(row, name) for name in SAMPLING_FIELDS}
+
 
 class GenerationQuerySet(models.QuerySet):
     def unfinished(self) -> GenerationQuerySet:
@@ -98,11 +105,4 @@ class Generation(models.Model):
         return self._seconds(self.created_at, self.finished_at)
 
     def sampling(self) -> dict:
-        return {
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": self.top_k,
-            "repetition_penalty": self.repetition_penalty,
-            "seed": self.seed,
-        }
+        return sampling_of(self)
