@@ -251,11 +251,14 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Generations whose worker died (no heartbeat for 2 minutes) end failed instead of waiting forever.
     "generations-reap": {"task": "inference.generations_reap", "schedule": 60.0, "options": {"expires": 60.0}},
+    # Training runs whose worker died resume from their last checkpoint (or fail with the reason).
+    "training-runs-reap": {"task": "training.runs_reap", "schedule": 60.0, "options": {"expires": 60.0}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "inference.generations_reap": {"queue": "default"},  # never behind a long generation
+    "training.runs_reap": {"queue": "default"},  # never behind a long training run
     "feedback.*": {"queue": "default"},  # creating a campaign's rows is quick database work
     "training.*": {"queue": "training"},
     "inference.*": {"queue": "inference"},

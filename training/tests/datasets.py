@@ -1,0 +1,68 @@
+"""Dataset repositories laid out as a feedback snapshot (CONTRACTS A), written directly for tests."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import make_commit, make_repo
+
+CONFIGS = {"sft": "sft", "dpo": "preference", "kto": "kto"}
+
+
+def snapshot_card(configs=("sft", "preference", "kto")) -> bytes:
+    lines = ["---", "configs:"]
+    for name in configs:
+        lines += [
+            f"- config_name: {name}",
+            "  data_files:",
+            f"  - {{split: train, path: {name}/train.jsonl}}",
+            f"  - {{split: validation, path: {name}/validation.jsonl}}",
+        ]
+    return ("\n".join([*lines, "---", "# Feedback snapshot", ""])).encode()
+
+
+def provenance() -> dict:
+    return {
+        "generation_ids": [],
+        "rating_ids": [],
+        "model_commits": [],
+        "raters": [],
+        "agreement": None,
+        "source": "rating",
+    }
+
+
+def sft_row(prompt: str, completion: str) -> dict:
+    messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
+    return {"prompt": prompt, "completion": completion, "messages": messages, **provenance()}
+
+
+def preference_row(prompt: str, chosen: str, rejected: str) -> dict:
+    return {"prompt": prompt, "chosen": chosen, "rejected": rejected, **provenance()}
+
+
+def kto_row(prompt: str, completion: str, label: bool) -> dict:
+    return {"prompt": prompt, "completion": completion, "label": label, **provenance()}
+
+
+def jsonl(rows) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+def snapshot_files(*, config: str, train: list[dict], validation: list[dict]) -> dict[str, bytes]:
+    return {
+        "README.md": snapshot_card([config]),
+        f"{config}/train.jsonl": jsonl(train),
+        f"{config}/validation.jsonl": jsonl(validation),
+    }
+
+
+def make_dataset_repo(*, owner, files: dict[str, bytes], name: str = "feedback"):
+    repo = make_repo(owner=owner, name=name, kind="dataset")
+    make_commit(repo=repo, author=owner, files=files, title="Feedback snapshot")
+    return repo
+
+
+def simple_sft_files(rows: int = 12) -> dict[str, bytes]:
+    train = [sft_row(f"Once upon a time {i}", " there was a cat.") for i in range(rows)]
+    return snapshot_files(config="sft", train=train, validation=train[:2])
