@@ -104,3 +104,42 @@ class DeviceThroughput(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device} {self.method}: {self.tokens_per_second:.0f} tokens/s"
+
+
+class PromotionQuerySet(models.QuerySet):
+    def for_model(self, repo: Repository) -> PromotionQuerySet:
+        return self.filter(repository=repo).select_related("from_commit", "to_commit", "run", "user")
+
+
+class Promotion(models.Model):
+    """A move of a model's main branch to a trained revision (promote) or back to an earlier one (rollback).
+
+    An audit trail: rows are only ever added, each with who, when, why and the evidence they had.
+    """
+
+    class Kind(models.TextChoices):
+        PROMOTE = "promote", "Promotion"
+        ROLLBACK = "rollback", "Rollback"
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="promotions")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # main before and after; commits go only with their repository, so these cascade with it.
+    from_commit = models.ForeignKey(Commit, on_delete=models.CASCADE, related_name="+")
+    to_commit = models.ForeignKey(Commit, on_delete=models.CASCADE, related_name="+")
+    # The commit whose files main now holds: the run's output, or the revision rolled back to.
+    source_commit = models.ForeignKey(Commit, on_delete=models.CASCADE, related_name="+")
+    fast_forward = models.BooleanField(help_text="main moved to the source commit itself, with no new commit.")
+    run = models.ForeignKey(TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="promotions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField()
+    evidence = models.JSONField(default=dict, blank=True, help_text="The run's evaluation, and more as it comes.")
+    created_at = models.DateTimeField()
+
+    objects = PromotionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["repository", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.repository_id}: {self.from_commit_id} -> {self.to_commit_id}"

@@ -311,3 +311,57 @@ def _reindex(*, repo: Repository, tree: dict[str, str] | None, card: cards.Card 
 def _search_text(repo: Repository, tags: Sequence[str]) -> str:
     """What full-text search matches: the id, the card's summary and its tags."""
     return " ".join([repo.namespace, repo.name, repo.summary, *tags])
+
+
+MAX_ANCESTRY_WALK = 1_000  # parents followed to prove a fast-forward; branches made by jobs are a few commits long
+
+
+def descends_from(commit: Commit, ancestor: Commit) -> bool:
+    """Whether `ancestor` is `commit` or one of its ancestors, within MAX_ANCESTRY_WALK parents."""
+    current: int | None = commit.pk
+    for _ in range(MAX_ANCESTRY_WALK):
+        if current is None:
+            return False
+        if current == ancestor.pk:
+            return True
+        current = Commit.objects.filter(pk=current).values_list("parent_id", flat=True).first()
+    return False
+
+
+def branch_fast_forward(*, repo: Repository, branch: str, to_commit: Commit, expected_oid: str) -> Commit:
+    """Move `branch` from `expected_oid` to `to_commit`, which descends from it: no new commit, as `git merge
+    --ff-only`. The listings are re-indexed from the new head's card when the branch is main.
+
+    Raises PreconditionFailed when the branch is no longer at `expected_oid`, Conflict when `to_commit` does
+    not descend from it.
+    """
+    if to_commit.repository_id != repo.pk:
+        raise BadRequest(f"Commit {to_commit.short_oid} is not a commit of {repo.repo_id}.")
+    new_tree = dict(TreeEntry.objects.filter(commit=to_commit).values_list("path", "blob_id"))
+    readme = new_tree.get(README)
+    card = _readme_card(repo, Blob.objects.get(pk=readme)) if readme else cards.Card()  # parsed before any lock
+    now = timezone.now()
+    with transaction.atomic():
+        ref = Ref.objects.select_for_update().filter(repository=repo, kind=Ref.Kind.BRANCH, name=branch).first()
+        if ref is None:
+            raise RevisionNotFound(f"Invalid rev id: {branch}")
+        head = ref.commit
+        check_parent(head_oid=head.oid, parent_oid=expected_oid, branch=branch)
+        if head.pk == to_commit.pk:
+            return head
+        if not descends_from(to_commit, head):
+            raise Conflict(f"{to_commit.short_oid} does not descend from {head.short_oid}: not a fast-forward.")
+        old_readme = TreeEntry.objects.filter(commit=head, path=README).values_list("blob_id", flat=True).first()
+        ref.commit = to_commit
+        ref.save(update_fields=["commit", "updated_at"])
+        _reindex(
+            repo=repo,
+            tree=new_tree if branch == "main" else None,
+            card=card if readme != old_readme else None,
+            when=now,
+        )
+    from models_hub.tasks import commit_analyze
+
+    # The parameter count and pickle flag follow the head of main.
+    transaction.on_commit(lambda: commit_analyze.delay(to_commit.pk), robust=True)
+    return to_commit

@@ -238,3 +238,22 @@ def test_hub_commits_page_two_shows_the_next_fifty(alice):
     assert "p=1" in first["Link"] and "p=2" in second["Link"] and "Link" not in last
     beyond = Client().get("/api/models/alice/long/commits/main", {"p": "9" * 30})
     assert beyond.status_code == 200 and beyond.json() == []
+
+
+def test_fast_forward_moves_main_to_a_descendant_and_refuses_anything_else(alice):
+    from models_hub.errors import Conflict
+
+    repo = make_repo(owner=alice)
+    base = selectors.head_commit(repo)
+    services.branch_create(repo=repo, name="run-1", start_revision="main")
+    ahead = make_commit(repo=repo, author=alice, files={"README.md": b"---\nlicense: mit\n---\n"}, branch="run-1")
+    with pytest.raises(PreconditionFailed):  # main is not where the caller saw it
+        services.branch_fast_forward(repo=repo, branch="main", to_commit=ahead, expected_oid=ahead.oid)
+
+    assert services.branch_fast_forward(repo=repo, branch="main", to_commit=ahead, expected_oid=base.oid) == ahead
+    assert selectors.head_commit(repo) == ahead
+    repo.refresh_from_db()
+    assert repo.license == "mit"  # main's card is indexed, as after a commit
+    with pytest.raises(Conflict, match="not a fast-forward"):  # backwards is not forwards
+        services.branch_fast_forward(repo=repo, branch="main", to_commit=base, expected_oid=ahead.oid)
+    assert selectors.head_commit(repo) == ahead
