@@ -23,6 +23,12 @@ class User(AbstractUser):
         help_text="What this user's repositories may store, e.g. 10737418240 for 10 GiB. "
         "Empty: the default, FLYWHEEL_USER_QUOTA_BYTES.",
     )
+    # Consent: ratings of a person who opted out are left out of every feedback snapshot built afterwards.
+    training_data_opt_out = models.BooleanField(
+        "don't use my ratings for training data",
+        default=False,
+        help_text="Your ratings and corrections are left out of the datasets built from feedback from now on.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("username"), name="user_username_ci_unique")]

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from feedback.snapshots.urls import api_urlpatterns as snapshot_api
 from feedback.urls import api_urlpatterns as rating_api
 from feedback.urls import page_urlpatterns as rating_pages
 from inference.urls import api_urlpatterns as generation_api
@@ -30,6 +31,7 @@ urlpatterns = [
     ),
     path("api/v1/", include((generation_api, "generations"))),
     path("api/v1/", include((rating_api, "ratings"))),
+    path("api/v1/", include((snapshot_api, "snapshots"))),
     # The OpenAI-compatible API for chat front ends, agent frameworks and evaluation tools.
     path("v1/", include(openai_urlpatterns)),
     path("api/v1/", include("models_hub.api.urls")),

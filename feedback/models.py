@@ -164,3 +164,6 @@ class CampaignItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}: prompt {self.prompt_id} on {self.commit_id}"
+
+
+from feedback.snapshots.models import FeedbackSnapshot, SnapshotRating  # noqa: E402,F401  (registers the models)

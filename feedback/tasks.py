@@ -10,3 +10,6 @@ def campaign_generate(campaign_id: int) -> int:
     from feedback.services import campaign_generate as generate
 
     return generate(campaign_id=campaign_id)
+
+
+from feedback.snapshots.tasks import snapshot_build  # noqa: E402,F401  (registered with the worker)
