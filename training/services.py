@@ -28,7 +28,7 @@ METHOD_COST = {"sft": 1.0, "dpo": 3.0, "kto": 3.0}
 
 
 def min_train_rows() -> int:
-    return getattr(settings, "FLYWHEEL_TRAINING_MIN_ROWS", 8)
+    return settings.FLYWHEEL_TRAINING_MIN_ROWS
 
 
 def _require_staff(user: User | None) -> None:
@@ -214,4 +214,4 @@ def throughput_record(*, device: str, method: str, tokens_per_second: float) -> 
 
 
 def stale_before() -> timedelta:
-    return timedelta(seconds=getattr(settings, "FLYWHEEL_TRAINING_HEARTBEAT_TIMEOUT", 120))
+    return timedelta(seconds=settings.FLYWHEEL_TRAINING_HEARTBEAT_TIMEOUT)

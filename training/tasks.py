@@ -5,12 +5,12 @@ from __future__ import annotations
 from celery import shared_task
 
 
-# acks_late: a worker that dies mid-run leaves the message to be delivered again; the claim makes that safe.
-@shared_task(name="training.run_execute", acks_late=True, reject_on_worker_lost=True)
-def training_run_execute(run_id: int) -> str:
+# acks_late: a worker that dies mid-run leaves its message to be delivered again; the claim makes that harmless.
+@shared_task(name="training.run_execute", bind=True, acks_late=True, reject_on_worker_lost=True)
+def training_run_execute(self, run_id: int) -> str:
     from training.job import training_run_execute as execute
 
-    return execute(run_id=run_id)
+    return execute(run_id=run_id, task_id=self.request.id or "")
 
 
 @shared_task(name="training.runs_reap")
