@@ -10,6 +10,7 @@ from feedback.urls import page_urlpatterns as rating_pages
 from inference.urls import api_urlpatterns as generation_api
 from inference.urls import openai_urlpatterns
 from models_hub.views import profiles
+from training.urls import api_urlpatterns as training_api
 
 admin.site.site_header = "Flywheel administration"
 admin.site.site_title = "Flywheel admin"
@@ -32,6 +33,7 @@ urlpatterns = [
     path("api/v1/", include((generation_api, "generations"))),
     path("api/v1/", include((rating_api, "ratings"))),
     path("api/v1/", include((snapshot_api, "snapshots"))),
+    path("api/v1/", include((training_api, "training"))),
     # The OpenAI-compatible API for chat front ends, agent frameworks and evaluation tools.
     path("v1/", include(openai_urlpatterns)),
     path("api/v1/", include("models_hub.api.urls")),

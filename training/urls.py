@@ -1,0 +1,9 @@
+from django.urls import path, re_path
+
+from training import api
+
+api_urlpatterns = [
+    re_path(r"^training-runs/?$", api.RunStartApi.as_view(), name="run-start"),
+    path("training-runs/<int:run_id>", api.RunDetailApi.as_view(), name="run-detail"),
+    path("training-runs/<int:run_id>/cancel", api.RunCancelApi.as_view(), name="run-cancel"),
+]
