@@ -344,3 +344,62 @@ class UploadSession(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("models_hub:upload-detail", kwargs={"upload_id": self.id})
+
+
+class DataFileCheck(models.Model):
+    """What validating one blob as one data file format found: rows, columns with statistics, problems,
+    and a sparse row index for the viewer. Shared by content: a commit that keeps a file's bytes reuses it.
+    """
+
+    blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="data_file_checks")
+    file_format = models.CharField(max_length=8)  # jsonl | csv | tsv | parquet
+    validator_version = models.PositiveSmallIntegerField()
+    result = models.JSONField(default=dict)
+    # [[record, line, byte offset], ...]: where to start reading for a page (JSON Lines, CSV).
+    row_index = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["blob", "file_format", "validator_version"], name="datafilecheck_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.blob_id[:12]} as {self.file_format}"
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.result.get("problem_count")
+
+
+class DatasetValidation(models.Model):
+    """The validation of one commit of a dataset repository: queued by the commit, run by a Celery task."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        VALID = "valid", "Valid"
+        INVALID = "invalid", "Invalid"
+
+    commit = models.OneToOneField(Commit, on_delete=models.CASCADE, related_name="dataset_validation")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    # Configs with their splits (files, rows, columns, statistics, formats), files, problems: see
+    # models_hub.services.dataset_validation.
+    report = models.JSONField(default=dict, blank=True)
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.commit_id}: {self.status}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.VALID, self.Status.INVALID)

@@ -18,3 +18,10 @@ def storage_cleanup() -> dict[str, int]:
     from models_hub.storage.cleanup import storage_cleanup as cleanup
 
     return cleanup().as_dict()
+
+
+@shared_task(name="models_hub.dataset_validate", acks_late=True)
+def dataset_validate(validation_id: int) -> None:
+    from models_hub.services.dataset_validation import dataset_validation_run
+
+    dataset_validation_run(validation_id=validation_id)

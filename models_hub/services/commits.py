@@ -27,6 +27,7 @@ from models_hub.models import (
     RepoTag,
     TreeEntry,
 )
+from models_hub.services.dataset_validation import dataset_validation_queue
 from models_hub.services.quotas import quota_check
 from models_hub.services.upload_checks import check_blob, check_parent, clean_folder_path, clean_path
 from models_hub.storage.blobs import blob_open
@@ -242,6 +243,8 @@ def commit_create(
         )
         ref.commit = commit
         ref.save(update_fields=["commit", "updated_at"])
+        if repo.kind == Repository.Kind.DATASET:
+            dataset_validation_queue(commit=commit)
         card = (readme_cards[readme] if readme else cards.Card()) if readme_changed else None
         _reindex(repo=repo, tree=tree if branch == "main" else None, card=card, when=now)
     from models_hub.tasks import commit_analyze

@@ -1,0 +1,54 @@
+"""Validating Parquet one record batch at a time (within row groups): memory bounded by a row group."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import IO
+
+from models_hub.dataset_files.report import FileReport
+
+BATCH_ROWS = 65_536
+
+
+def open_parquet(handle: IO[bytes]):
+    """A pyarrow ParquetFile over a seekable handle; raises ValueError with a readable reason."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(handle)
+    except (pa.ArrowException, OSError) as exc:
+        raise ValueError(f"Not a readable Parquet file (truncated or damaged): {exc}") from None
+
+
+def validate_parquet(handle: IO[bytes], *, progress: Callable[[int], None] | None = None) -> FileReport:
+    import pyarrow as pa
+
+    report = FileReport("parquet")
+    try:
+        parquet = open_parquet(handle)
+    except ValueError as exc:
+        report.problem(str(exc))
+        return report
+    metadata = parquet.metadata
+    for field in parquet.schema_arrow:
+        report.column(field.name)
+    rows_before = 0
+    for group in range(metadata.num_row_groups):
+        expected = metadata.row_group(group).num_rows
+        read = 0
+        try:
+            for batch in parquet.iter_batches(batch_size=BATCH_ROWS, row_groups=[group]):
+                report.add_table(pa.Table.from_batches([batch]))
+                read += batch.num_rows
+        except (pa.ArrowException, OSError) as exc:
+            report.problem(
+                f"Row group {group} (rows {rows_before + 1:,}–{rows_before + expected:,}) cannot be read: {exc}",
+                row=rows_before + read + 1,
+            )
+        report.rows += read
+        rows_before += expected
+        if progress is not None:
+            progress(rows_before)
+    report.records = rows_before
+    return report
