@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from feedback.snapshots.urls import api_urlpatterns as snapshot_api
+from feedback.snapshots.urls import page_urlpatterns as snapshot_pages
 from feedback.urls import api_urlpatterns as rating_api
 from feedback.urls import page_urlpatterns as rating_pages
 from inference.urls import api_urlpatterns as generation_api
@@ -47,6 +48,7 @@ urlpatterns = [
     path("", include("inference.page_urls")),
     # Before the repository pages: /<owner>/<name>/feedback belongs to feedback, which models_hub never imports.
     path("", include("feedback.dashboard_urls")),
+    path("", include((snapshot_pages, "feedback_snapshots"))),
     path("", include("models_hub.urls")),
     # Profiles last: /<name> would otherwise match every top-level page.
     path("<str:name>", profiles.profile, name="profile"),

@@ -303,3 +303,6 @@ class RatingCampaignAdmin(admin.ModelAdmin):
         for pk in ids:
             campaign_generate.delay(pk)
         self.message_user(request, f"Sent {len(ids)} campaign(s) to the worker.", messages.SUCCESS)
+
+
+from feedback.snapshots import admin as snapshot_admin  # noqa: E402,F401  (registers FeedbackSnapshotAdmin)

@@ -71,18 +71,10 @@ def default_dataset_id(*, user: User, model: Repository) -> str:
     return f"{user.username}/{model.name}-feedback"
 
 
-@transaction.atomic
-def snapshot_request(
-    *,
-    user: User,
-    model: Repository,
-    dataset_id: str | None,
-    filters: Mapping[str, Any] | SnapshotFilters,
-    private: bool = True,
-) -> FeedbackSnapshot:
-    """Record a snapshot of `model`'s feedback into `dataset_id` (owner/name; created by the build if missing,
-    `private` then) and queue its build. Staff only. Refuses, before anything is queued, filters that are
-    malformed, a dataset `user` cannot write, and filters that match no rating at all."""
+def snapshot_check(
+    *, user: User, model: Repository, dataset_id: str | None, filters: Mapping[str, Any] | SnapshotFilters
+) -> tuple[str, SnapshotFilters]:
+    """What snapshot_request refuses, without writing: (the dataset id, the checked filters) or a HubError."""
     if not user.is_staff:
         raise Forbidden("Only staff build datasets from feedback.")
     if model.kind != Repository.Kind.MODEL:
@@ -96,6 +88,22 @@ def snapshot_request(
             f"No ratings of {model.repo_id} match these filters (revisions, time window, raters who opted out or"
             " were hidden): there is nothing to build a dataset from."
         )
+    return dataset_id, filters
+
+
+@transaction.atomic
+def snapshot_request(
+    *,
+    user: User,
+    model: Repository,
+    dataset_id: str | None,
+    filters: Mapping[str, Any] | SnapshotFilters,
+    private: bool = True,
+) -> FeedbackSnapshot:
+    """Record a snapshot of `model`'s feedback into `dataset_id` (owner/name; created by the build if missing,
+    `private` then) and queue its build. Staff only. Refuses, before anything is queued, filters that are
+    malformed, a dataset `user` cannot write, and filters that match no rating at all."""
+    dataset_id, filters = snapshot_check(user=user, model=model, dataset_id=dataset_id, filters=filters)
     snapshot = FeedbackSnapshot.objects.create(
         model=model,
         dataset_name=dataset_id,

@@ -286,3 +286,107 @@ def test_bad_requests_are_refused_clearly(staff, model, raters, body, status, me
     body = answer.json()
     assert message in body.get("error", body.get("detail", ""))
     assert not FeedbackSnapshot.objects.exists()
+
+
+def test_a_day_of_ratings_in_two_clicks_from_the_feedback_tab(staff, model, raters):
+    make_prompts(model, raters, 3)
+    browser = client_for(staff)
+    with time_machine.travel(DAY + dt.timedelta(hours=2), tick=False):
+        page = browser.get("/alice/tiny/feedback")
+        assert b'id="snapshot-day"' in page.content
+        answer = browser.post("/alice/tiny/feedback/snapshots/new", {"preset": "day"})
+    snapshot = FeedbackSnapshot.objects.get()
+    assert answer.status_code == 302 and answer["Location"] == f"/alice/tiny/feedback/snapshots/{snapshot.pk}"
+    assert snapshot.filters["since"] == "2026-03-01T14:00:00+00:00" and snapshot.filters["validation_fraction"] == 0.1
+    assert snapshot.filters["include_corrections"] and snapshot.filters["thumbs"] == "any"
+    assert snapshot.dataset_name == "maintainer/tiny-feedback"
+
+    polling = browser.get(answer["Location"], HTTP_HX_REQUEST="true")
+    assert b'hx-trigger="every 1s"' in polling.content and b"<html" not in polling.content
+    services.snapshot_build(snapshot_id=snapshot.pk)
+    snapshot.refresh_from_db()
+    done = browser.get(answer["Location"], HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in done  # finished: the fragment stops the polling
+    assert f'href="/datasets/maintainer/tiny-feedback/commit/{snapshot.commit.oid}"' in done
+    assert browser.get(f"/datasets/maintainer/tiny-feedback/commit/{snapshot.commit.oid}").status_code == 200
+    listing = browser.get("/alice/tiny/feedback/snapshots").content.decode()
+    assert snapshot.commit.oid[:10] in listing
+
+
+def test_the_snapshot_form_shows_refusals_escaped(staff, model, raters):
+    make_prompts(model, raters, 1)
+    browser = client_for(staff)
+    form = browser.get("/alice/tiny/feedback/snapshots/new").content.decode()
+    assert 'value="maintainer/tiny-feedback"' in form and 'name="include_battles"' in form
+    hostile = "maintainer/<script>alert(1)</script>"
+    answer = browser.post(
+        "/alice/tiny/feedback/snapshots/new",
+        {"dataset": hostile, "thumbs": "any", "validation_fraction": "0.1", "include_liked": "on"},
+    )
+    assert answer.status_code == 400
+    body = answer.content.decode()
+    assert "<script>alert(1)</script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    answer = browser.post(
+        "/alice/tiny/feedback/snapshots/new",
+        {"dataset": "maintainer/x", "thumbs": "any", "validation_fraction": "0.9", "include_liked": "on"},
+    )
+    assert answer.status_code == 400 and b"less than or equal to 0.5" in answer.content
+    assert not FeedbackSnapshot.objects.exists()
+
+
+def test_only_staff_see_and_use_the_snapshot_pages(model, alice, raters):
+    owner = client_for(alice)
+    assert b'id="snapshot-day"' not in owner.get("/alice/tiny/feedback").content
+    assert owner.get("/alice/tiny/feedback/snapshots/new").status_code == 403
+    assert owner.post("/alice/tiny/feedback/snapshots/new", {"preset": "day"}).status_code == 403
+    assert owner.get("/alice/tiny/feedback/snapshots").status_code == 403
+    assert client_for().get("/alice/tiny/feedback/snapshots/new").status_code == 302  # to the login page
+
+
+def test_withdrawing_consent_shows_the_datasets_that_hold_ones_ratings(staff, model, raters):
+    make_prompts(model, raters, 4)
+    first = build(staff, model, dataset="maintainer/before")
+    rater = raters[0]
+    mine = Rating.objects.filter(user=rater).count()
+    browser = client_for(rater)
+    page = browser.get("/settings/data-use").content.decode()
+    assert "A private dataset (snapshot" in page and f'<td class="num">{mine}</td>' in page
+    assert "maintainer/before" not in page  # private to its owner: not named to others
+    assert browser.post("/settings/data-use", {"training_data_opt_out": "on"}).status_code == 302
+    rater.refresh_from_db()
+    assert rater.training_data_opt_out
+    assert "checked" in browser.get("/settings/data-use").content.decode()
+    second = build(staff, model, dataset="maintainer/after")
+    assert not second.used_ratings.filter(rating__user=rater).exists()
+    assert list(selectors.snapshots_with_ratings_of(rater)) == [first]
+    browser.post("/settings/data-use", {})
+    rater.refresh_from_db()
+    assert not rater.training_data_opt_out
+
+
+def test_staff_build_a_snapshot_from_the_admin(model, raters, client):
+    make_prompts(model, raters, 2)
+    admin_user = make_user("root", is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    assert client.get("/admin/feedback/feedbacksnapshot/add/").status_code == 200
+    form = {
+        "model": model.pk,
+        "dataset": "",
+        "private": "on",
+        "thumbs": "any",
+        "validation_fraction": "0.1",
+        "include_liked": "on",
+        "include_corrections": "on",
+        "include_pairs": "on",
+        "exclude_hidden_raters": "on",
+        "other_revisions": "main",
+    }
+    answer = client.post("/admin/feedback/feedbacksnapshot/add/", form)
+    assert answer.status_code == 302, answer.content.decode()[-2000:]
+    snapshot = FeedbackSnapshot.objects.get()
+    assert snapshot.dataset_name == "root/tiny-feedback" and snapshot.filters["revisions"] == ["main"]
+    assert snapshot.filters["include_battles"] is False
+    bad = client.post("/admin/feedback/feedbacksnapshot/add/", {**form, "other_revisions": "nope"})
+    assert bad.status_code == 200 and b"has no revision" in bad.content
+    assert client.get("/admin/feedback/feedbacksnapshot/").status_code == 200
+    assert client.get(f"/admin/feedback/feedbacksnapshot/{snapshot.pk}/change/").status_code == 200
