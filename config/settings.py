@@ -254,6 +254,12 @@ CELERY_BEAT_SCHEDULE = {
     # Training runs whose worker died resume from their last checkpoint (or fail with the reason).
     "training-runs-reap": {"task": "training.runs_reap", "schedule": 60.0, "options": {"expires": 60.0}},
 }
+# The arena's leaderboard is refitted now and then (and soon after votes, see FLYWHEEL_ARENA_REFIT_DEBOUNCE_SECONDS).
+CELERY_BEAT_SCHEDULE["arena-leaderboard-refit"] = {
+    "task": "feedback.arena_leaderboard_refit",
+    "schedule": float(env_int("FLYWHEEL_ARENA_REFIT_INTERVAL_SECONDS", 600)),
+    "options": {"expires": 600.0},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
@@ -288,6 +294,28 @@ FLYWHEEL_TRAINING_MIN_ROWS = env_int("FLYWHEEL_TRAINING_MIN_ROWS", 8)
 FLYWHEEL_INFERENCE_URL = env_str("FLYWHEEL_INFERENCE_URL")  # an OpenAI-compatible server instead of the worker
 FLYWHEEL_INFERENCE_API_KEY = env_str("FLYWHEEL_INFERENCE_API_KEY")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Arena (feedback/arena/): battles, votes and the leaderboard.
+FLYWHEEL_ARENA_MAX_PROMPT_CHARS = env_int("FLYWHEEL_ARENA_MAX_PROMPT_CHARS", 4000)
+FLYWHEEL_ARENA_MAX_NEW_TOKENS = env_int("FLYWHEEL_ARENA_MAX_NEW_TOKENS", 96)
+FLYWHEEL_ARENA_VOTES_PER_DAY = env_int("FLYWHEEL_ARENA_VOTES_PER_DAY", 300)
+FLYWHEEL_ARENA_MIN_BATTLES = env_int("FLYWHEEL_ARENA_MIN_BATTLES", 10)  # before a revision is ranked
+FLYWHEEL_ARENA_BOOTSTRAP_ROUNDS = env_int("FLYWHEEL_ARENA_BOOTSTRAP_ROUNDS", 1000)
+FLYWHEEL_ARENA_PROMPT_REPEATS = env_int("FLYWHEEL_ARENA_PROMPT_REPEATS", 3)  # battles one prompt weighs at most
+FLYWHEEL_ARENA_VOTER_MIN_VOTES = env_int(
+    "FLYWHEEL_ARENA_VOTER_MIN_VOTES", 20
+)  # decisive votes before a voter is tested
+FLYWHEEL_ARENA_REFIT_DEBOUNCE_SECONDS = env_int("FLYWHEEL_ARENA_REFIT_DEBOUNCE_SECONDS", 30)
+FLYWHEEL_ARENA_PIN_BATTLES = env_int("FLYWHEEL_ARENA_PIN_BATTLES", 50)  # battles opened for a retrained revision
+# Names that give a battle away besides the models' own (an output naming one is dropped).
+FLYWHEEL_ARENA_LEAK_NAMES = [
+    n.strip()
+    for n in env_str(
+        "FLYWHEEL_ARENA_LEAK_NAMES",
+        "openai,chatgpt,gpt-3,gpt-3.5,gpt-4,gpt-4o,anthropic,claude,google,gemini,bard,gemma,meta ai,llama,"
+        "mistral,mixtral,qwen,alibaba,deepseek,microsoft,phi-3,cohere,command-r,falcon,hugging face,huggingface",
+    ).split(",")
+]
 
 # Shared by every web process on a machine (the facet lists are cached here); Redis when CACHE_URL is set.
 # "downloads" remembers who downloaded what lately (FLYWHEEL_DOWNLOAD_COUNT_WINDOW): one key per

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from feedback.arena.urls import api_urlpatterns as arena_api
+from feedback.arena.urls import page_urlpatterns as arena_pages
 from feedback.snapshots.urls import api_urlpatterns as snapshot_api
 from feedback.snapshots.urls import page_urlpatterns as snapshot_pages
 from feedback.urls import api_urlpatterns as rating_api
@@ -35,6 +37,7 @@ urlpatterns = [
     path("api/v1/", include((rating_api, "ratings"))),
     path("api/v1/", include((snapshot_api, "snapshots"))),
     path("api/v1/", include((training_api, "training"))),
+    path("api/v1/", include((arena_api, "arena-api"))),
     # The OpenAI-compatible API for chat front ends, agent frameworks and evaluation tools.
     path("v1/", include(openai_urlpatterns)),
     path("api/v1/", include("models_hub.api.urls")),
@@ -44,6 +47,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("models_hub.discovery_urls")),
     path("", include((rating_pages, "feedback"))),
+    path("", include((arena_pages, "arena"))),
     # Before the registry's pages: /<owner>/<name>/playground belongs to inference, which the registry never imports.
     path("", include("inference.page_urls")),
     # Before the repository pages: /<owner>/<name>/feedback belongs to feedback, which models_hub never imports.

@@ -305,4 +305,5 @@ class RatingCampaignAdmin(admin.ModelAdmin):
         self.message_user(request, f"Sent {len(ids)} campaign(s) to the worker.", messages.SUCCESS)
 
 
+from feedback.arena import admin as arena_admin  # noqa: E402, F401 - registers the arena's models
 from feedback.snapshots import admin as snapshot_admin  # noqa: E402,F401  (registers FeedbackSnapshotAdmin)

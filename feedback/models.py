@@ -166,4 +166,14 @@ class CampaignItem(models.Model):
         return f"{self.campaign_id}: prompt {self.prompt_id} on {self.commit_id}"
 
 
+# The arena's models live in their own module; importing them here makes them models of this app.
+from feedback.arena.models import (  # noqa: E402, F401
+    ArenaPin,
+    Battle,
+    BattleView,
+    BattleVote,
+    LeaderboardEntry,
+    LeaderboardFit,
+    VoterReview,
+)
 from feedback.snapshots.models import FeedbackSnapshot, SnapshotRating  # noqa: E402,F401  (registers the models)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from feedback.arena import tasks as arena_tasks  # noqa: F401 - registers the arena's tasks with the worker
+
 
 @shared_task(name="feedback.campaign_generate", acks_late=True)
 def campaign_generate(campaign_id: int) -> int:

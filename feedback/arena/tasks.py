@@ -1,0 +1,12 @@
+"""Celery adapters for the arena: the leaderboard refit (periodic, after votes, on demand)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="feedback.arena_leaderboard_refit")
+def leaderboard_refit() -> dict[str, int]:
+    from feedback.arena.leaderboard import leaderboard_refit as refit
+
+    return refit()
