@@ -53,6 +53,8 @@ urlpatterns = [
     # Before the repository pages: /<owner>/<name>/feedback belongs to feedback, which models_hub never imports.
     path("", include("feedback.dashboard_urls")),
     path("", include((snapshot_pages, "feedback_snapshots"))),
+    # Before the repository pages too: /<owner>/<name>/promotions belongs to training.
+    path("", include("training.page_urls")),
     path("", include("models_hub.urls")),
     # Profiles last: /<name> would otherwise match every top-level page.
     path("<str:name>", profiles.profile, name="profile"),
