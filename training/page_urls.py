@@ -7,7 +7,7 @@ from django.urls import path
 
 from training import pages, promotion_pages
 
-app_name = "training"
+app_name = "training_pages"
 
 MODEL = {"kind": "model"}
 PROMOTIONS = "<str:namespace>/<str:name>/promotions"
