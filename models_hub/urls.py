@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from models_hub.views import edit, manage, pages, upload
+from models_hub.views import dataset_viewer, edit, manage, pages, upload
 
 app_name = "models_hub"
 
@@ -44,5 +44,6 @@ urlpatterns = [
     path("new-dataset", manage.repo_new, {"kind": "dataset"}, name="dataset-new"),
     path("uploads/", upload.tus_collection, name="upload-create"),
     path("uploads/<uuid:upload_id>", upload.tus_resource, name="upload-detail"),
+    path(f"datasets/{REPO}/viewer", dataset_viewer.dataset_viewer, {"kind": "dataset"}, name="dataset-viewer"),
     *_repo_patterns(),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from models_hub.api import raw_upload, schema, upload, views
+from models_hub.api import datasets, raw_upload, schema, upload, views
 from models_hub.models import Repository
 
 app_name = "api"
@@ -13,6 +13,12 @@ urlpatterns = [
     path("models/", views.RepoListApi.as_view(), {"kind": Repository.Kind.MODEL}, name="model-list"),
     path("datasets/", views.RepoListApi.as_view(), {"kind": Repository.Kind.DATASET}, name="dataset-list"),
     path("repos/", views.RepoCreateApi.as_view(), name="repo-create"),
+    path(
+        "datasets/<str:namespace>/<str:name>/validation",
+        datasets.DatasetValidationApi.as_view(),
+        name="dataset-validation",
+    ),
+    path("datasets/<str:namespace>/<str:name>/rows", datasets.DatasetRowsApi.as_view(), name="dataset-rows"),
     path(REPO, views.RepoDetailApi.as_view(), name="repo-detail"),
     path(REPO + "tree/<path:rev>/", views.TreeApi.as_view(), name="repo-tree"),
     path(REPO + "commits/<path:rev>/", views.CommitListApi.as_view(), name="repo-commits"),
