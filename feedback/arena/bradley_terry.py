@@ -69,28 +69,69 @@ def _matrices(counts: PairCounts, outcomes: np.ndarray) -> tuple[np.ndarray, np.
     return wins, games
 
 
-def fit_strengths(wins: np.ndarray, games: np.ndarray, *, prior: float = PRIOR, tol: float = 1e-9) -> np.ndarray:
-    """Maximum a-posteriori log-strengths (R, K) for R independent win matrices at once (batched Newton).
+def _gradient_and_curvature(theta: np.ndarray, total_wins, games, prior: float):
+    p = 1.0 / (1.0 + np.exp(theta[:, None, :] - theta[:, :, None]))  # P(i beats j)
+    gradient = total_wins - np.einsum("rij,rij->ri", games, p) - prior * theta
+    return gradient, p
+
+
+def _newton_matrix(games: np.ndarray, p: np.ndarray, prior: float) -> np.ndarray:
+    """Minus the Hessian of the log-posterior: a weighted graph Laplacian plus the prior, positive definite."""
+    v = games * p * (1.0 - p)
+    matrix = -v
+    index = np.arange(v.shape[1])
+    matrix[:, index, index] += v.sum(axis=2) + prior
+    return matrix
+
+
+def _capped(step: np.ndarray, cap: float = 3.0) -> np.ndarray:
+    largest = np.abs(step).max(axis=1, keepdims=True)
+    return step * np.minimum(1.0, cap / np.maximum(largest, 1e-300))
+
+
+def fit_strengths(
+    wins: np.ndarray,
+    games: np.ndarray,
+    *,
+    prior: float = PRIOR,
+    tol: float = 1e-9,
+    start: np.ndarray | None = None,
+    inverse: np.ndarray | None = None,
+) -> np.ndarray:
+    """Maximum a-posteriori log-strengths (R, K) for R independent win matrices at once.
 
     wins[r, i, j]: (weighted) wins of i over j; games[r, i, j]: battles between them. The log-likelihood is
-    concave and the prior makes it strictly so, so Newton steps (capped in size) converge in a few rounds.
+    concave and the prior makes it strictly so. Without `inverse`: Newton steps (capped in size), one batched
+    solve each. With `inverse` (the inverse Newton matrix at a nearby solution, K x K) and `start`: chord
+    steps that reuse it, which need no linear solve at all; the bootstrap starts every round from the full
+    fit, where this converges in a few steps, and rounds that do not are finished by Newton steps.
     """
     rounds, size, _ = wins.shape
-    theta = np.zeros((rounds, size))
+    theta = np.zeros((rounds, size)) if start is None else np.array(start, dtype=np.float64)
     total_wins = wins.sum(axis=2)
-    eye = np.eye(size)
+    if inverse is not None:
+        for _ in range(30):
+            gradient, _p = _gradient_and_curvature(theta, total_wins, games, prior)
+            step = _capped(np.einsum("rk,kl->rl", gradient, inverse))
+            theta += step
+            if np.abs(step).max() < tol:
+                return theta
+        left = np.abs(step).max(axis=1) >= tol
+        theta[left] = fit_strengths(wins[left], games[left], prior=prior, tol=tol, start=theta[left])
+        return theta
     for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(theta[:, None, :] - theta[:, :, None]))  # P(i beats j)
-        gradient = total_wins - (games * p).sum(axis=2) - prior * theta
-        v = games * p * (1.0 - p)
-        hessian = eye * (v.sum(axis=2) + prior)[:, :, None] - v  # minus the Hessian: positive definite
-        step = np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
-        largest = np.abs(step).max(axis=1, keepdims=True)
-        step *= np.minimum(1.0, 3.0 / np.maximum(largest, 1e-300))
+        gradient, p = _gradient_and_curvature(theta, total_wins, games, prior)
+        step = _capped(np.linalg.solve(_newton_matrix(games, p, prior), gradient[:, :, None])[:, :, 0])
         theta += step
-        if largest.max() < tol:
+        if np.abs(step).max() < tol:
             break
     return theta
+
+
+def newton_inverse(wins: np.ndarray, games: np.ndarray, theta: np.ndarray, *, prior: float = PRIOR) -> np.ndarray:
+    """The inverse Newton matrix (K x K) of one win matrix at `theta`, for fit_strengths' chord steps."""
+    _gradient, p = _gradient_and_curvature(theta[None], wins.sum(axis=1)[None], games[None], prior)
+    return np.linalg.inv(_newton_matrix(games[None], p, prior)[0])
 
 
 def to_ratings(theta: np.ndarray) -> np.ndarray:
@@ -137,11 +178,15 @@ def fit_leaderboard(
     size = counts.size
     wins, games = _matrices(counts, counts.outcomes[None])
     theta = fit_strengths(wins, games, prior=prior)[0]
+    inverse = newton_inverse(wins[0], games[0], theta, prior=prior) if rounds else None
     rng = np.random.default_rng(seed)
     samples = []
-    for start in range(0, rounds, CHUNK_ROUNDS):
-        outcomes = bootstrap_outcomes(counts, min(CHUNK_ROUNDS, rounds - start), rng)
-        samples.append(to_ratings(fit_strengths(*_matrices(counts, outcomes), prior=prior)))
+    for first in range(0, rounds, CHUNK_ROUNDS):
+        chunk = min(CHUNK_ROUNDS, rounds - first)
+        outcomes = bootstrap_outcomes(counts, chunk, rng)
+        start = np.broadcast_to(theta, (chunk, size))
+        fitted = fit_strengths(*_matrices(counts, outcomes), prior=prior, start=start, inverse=inverse)
+        samples.append(to_ratings(fitted))
     ratings = to_ratings(theta)
     if samples:
         boot = np.concatenate(samples)
