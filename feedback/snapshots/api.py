@@ -56,7 +56,7 @@ class SnapshotCountsSerializer(serializers.Serializer):
 
 class SnapshotSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=FeedbackSnapshot.Status.values)
+    status = serializers.CharField(help_text="queued, running, done or failed")
     progress = serializers.FloatField(help_text="From 0 to 1.")
     model = serializers.CharField()
     dataset = serializers.CharField(help_text="owner/name")

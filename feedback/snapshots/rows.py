@@ -35,7 +35,7 @@ def normalise(text: str) -> str:
 
 
 def prompt_key(prompt: str, system: str = "") -> str:
-    return hashlib.sha256(f"{normalise(system)}\x00{normalise(prompt)}".encode()).hexdigest()
+    return hashlib.sha256(f"{normalise(system) if system else ''}\x00{normalise(prompt)}".encode()).hexdigest()
 
 
 def in_validation(key: str, fraction: float) -> bool:
@@ -216,6 +216,9 @@ def grouped(records: Iterable[dict]) -> Iterator[list[dict]]:
         yield group
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(row: dict) -> str:
     """One JSONL line: UTF-8 text as is, no spaces, keys in the order the row was built (fixed above)."""
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return _ENCODER.encode(row) + "\n"

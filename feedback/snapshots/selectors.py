@@ -45,3 +45,12 @@ def snapshots_with_ratings_of(user: User) -> QuerySet[FeedbackSnapshot]:
     sees), newest first; one query."""
     used = SnapshotRating.objects.filter(snapshot=OuterRef("pk"), rating__user=user)
     return _with_related(FeedbackSnapshot.objects.filter(Exists(used), status=FeedbackSnapshot.Status.DONE))
+
+
+def training_runs_containing_rating(rating_id: int):
+    """The training runs that trained on a dataset commit containing this rating (their output commits are the
+    trained revisions that learnt from it)."""
+    from training.models import TrainingRun  # training reads feedback's datasets, not the other way round
+
+    commits = dataset_commits_containing_rating(rating_id).values("pk")
+    return TrainingRun.objects.filter(dataset_commit__in=commits).select_related("output_commit", "base_repository")

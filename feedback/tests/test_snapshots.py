@@ -19,6 +19,7 @@ from feedback.snapshots.models import FeedbackSnapshot, SnapshotRating
 from inference.models import Generation
 from models_hub.models import Repository, TreeEntry
 from models_hub.storage.blobs import blob_open
+from training.models import TrainingRun
 
 pytestmark = pytest.mark.django_db
 
@@ -137,6 +138,17 @@ def test_rows_of_each_config(staff, model, raters):
     }
     assert list(selectors.snapshots_containing_rating(up[0].pk)) == [snapshot]
     assert list(selectors.snapshots_containing_rating(up[2].pk)) == []
+    assert list(selectors.dataset_commits_containing_rating(up[0].pk)) == [snapshot.commit]
+    run = TrainingRun.objects.create(
+        base_repository=model,
+        base_commit=commit,
+        dataset_repository=snapshot.dataset,
+        dataset_commit=snapshot.commit,
+        method="sft",
+        created_at=DAY,
+    )
+    assert list(selectors.training_runs_containing_rating(up[0].pk)) == [run]
+    assert list(selectors.training_runs_containing_rating(up[2].pk)) == []
 
 
 def test_prompt_rules():
@@ -390,3 +402,22 @@ def test_staff_build_a_snapshot_from_the_admin(model, raters, client):
     assert bad.status_code == 200 and b"has no revision" in bad.content
     assert client.get("/admin/feedback/feedbacksnapshot/").status_code == 200
     assert client.get(f"/admin/feedback/feedbacksnapshot/{snapshot.pk}/change/").status_code == 200
+
+
+def test_a_build_runs_once_and_an_orphaned_one_is_claimed_again(staff, model, raters):
+    make_prompts(model, raters, 2)
+    snapshot = services.snapshot_request(user=staff, model=model, dataset_id="maintainer/once", filters={})
+    assert services.snapshot_build(snapshot_id=snapshot.pk).status == "done"
+    assert services.snapshot_build(snapshot_id=snapshot.pk) is None  # a second delivery of the task: nothing
+    commits = set(Repository.objects.get(name="once").commits.values_list("oid", flat=True))
+
+    orphan = services.snapshot_request(user=staff, model=model, dataset_id="maintainer/once", filters={})
+    FeedbackSnapshot.objects.filter(pk=orphan.pk).update(status="running", heartbeat_at=DAY)
+    with time_machine.travel(DAY + dt.timedelta(minutes=5), tick=False):
+        assert services.snapshot_build(snapshot_id=orphan.pk) is None  # still alive, as far as anyone knows
+    assert services.snapshot_build(snapshot_id=orphan.pk).status == "done"  # its heartbeat went stale: rebuilt
+    # The same files again: no new, empty commit; the snapshot points at the commit that holds them.
+    assert set(Repository.objects.get(name="once").commits.values_list("oid", flat=True)) == commits
+    orphan.refresh_from_db()
+    assert orphan.commit_id == FeedbackSnapshot.objects.get(pk=snapshot.pk).commit_id
+    assert orphan.used_ratings.count() == snapshot.used_ratings.count() > 0
