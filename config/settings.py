@@ -254,6 +254,12 @@ CELERY_BEAT_SCHEDULE = {
     # Training runs whose worker died resume from their last checkpoint (or fail with the reason).
     "training-runs-reap": {"task": "training.runs_reap", "schedule": 60.0, "options": {"expires": 60.0}},
 }
+# Dataset validations whose message was lost or whose worker died are sent again.
+CELERY_BEAT_SCHEDULE["dataset-validations-resend"] = {
+    "task": "models_hub.dataset_validations_resend",
+    "schedule": 300.0,
+    "options": {"expires": 300.0},
+}
 # The arena's leaderboard is refitted now and then (and soon after votes, see FLYWHEEL_ARENA_REFIT_DEBOUNCE_SECONDS).
 CELERY_BEAT_SCHEDULE["arena-leaderboard-refit"] = {
     "task": "feedback.arena_leaderboard_refit",

@@ -25,3 +25,11 @@ def dataset_validate(validation_id: int) -> None:
     from models_hub.services.dataset_validation import dataset_validation_run
 
     dataset_validation_run(validation_id=validation_id)
+
+
+@shared_task(name="models_hub.dataset_validations_resend")
+def dataset_validations_resend() -> int:
+    """Run by Celery beat (config/settings.py)."""
+    from models_hub.services.dataset_validation import dataset_validations_resend as resend
+
+    return resend()

@@ -33,9 +33,10 @@ def validate_parquet(handle: IO[bytes], *, progress: Callable[[int], None] | Non
     metadata = parquet.metadata
     for field in parquet.schema_arrow:
         report.column(field.name)
-    rows_before = 0
+    rows_before = bytes_before = 0
     for group in range(metadata.num_row_groups):
-        expected = metadata.row_group(group).num_rows
+        group_metadata = metadata.row_group(group)
+        expected = group_metadata.num_rows
         read = 0
         try:
             for batch in parquet.iter_batches(batch_size=BATCH_ROWS, row_groups=[group]):
@@ -48,7 +49,9 @@ def validate_parquet(handle: IO[bytes], *, progress: Callable[[int], None] | Non
             )
         report.rows += read
         rows_before += expected
+        # Progress in bytes, like the other formats: the row group's compressed column chunks.
+        bytes_before += sum(group_metadata.column(i).total_compressed_size for i in range(group_metadata.num_columns))
         if progress is not None:
-            progress(rows_before)
+            progress(bytes_before)
     report.records = rows_before
     return report

@@ -23,6 +23,8 @@ from models_hub.storage.blobs import blob_open
 
 # A run whose heartbeat is older than this died (its worker was killed): another may claim it again.
 STALE_AFTER = timedelta(minutes=10)
+# A validation still queued after this lost its message (a broker outage when its commit landed).
+RESEND_QUEUED_AFTER = timedelta(minutes=5)
 PROGRESS_SECONDS = 1.0
 MAX_REPORT_PROBLEMS = 100
 MAX_FILE_PROBLEMS = 20
@@ -42,6 +44,24 @@ def dataset_validation_queue(*, commit: Commit) -> DatasetValidation:
         # robust: the commit has landed; a broker outage must not turn that into an error for the user.
         transaction.on_commit(lambda: dataset_validate.delay(validation.pk), robust=True)
     return validation
+
+
+def dataset_validations_resend(*, limit: int = 100) -> int:
+    """Send the task again for validations whose message was lost (queued for long) or whose worker died
+    (heartbeat stale): run by Celery beat. A validation that is running fine ignores the extra message."""
+    from models_hub.tasks import dataset_validate
+
+    now = timezone.now()
+    Status = DatasetValidation.Status
+    stuck = DatasetValidation.objects.filter(
+        Q(status=Status.QUEUED, created_at__lt=now - RESEND_QUEUED_AFTER)
+        | Q(status=Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+    ).values_list("pk", flat=True)[:limit]
+    sent = 0
+    for validation_id in stuck:
+        dataset_validate.delay(validation_id)
+        sent += 1
+    return sent
 
 
 def validate_file(handle, file_format: str, progress: Callable[[int], None] | None = None) -> FileReport:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from conftest import make_commit, make_repo
 from models_hub.dataset_selectors import dataset_validation_for
 from models_hub.models import DataFileCheck, DatasetValidation
 from models_hub.services import dataset_validation
-from models_hub.services.dataset_validation import dataset_validation_run
+from models_hub.services.dataset_validation import dataset_validation_run, dataset_validations_resend
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +145,23 @@ def test_card_config_matching_nothing_is_a_problem(alice):
     assert dataset_validation_for(commit).problems[0]["message"] == (
         "Config 'main', split 'train': no data file matches data/*.parquet."
     )
+
+
+def test_lost_and_stale_validations_are_sent_again_and_a_dead_run_is_taken_over(alice, time_machine):
+    repo = make_repo(owner=alice, name="stuck", kind="dataset")
+    commit = make_commit(repo=repo, author=alice, files={"train.jsonl": b'{"text": "a"}\n'})
+    validation = DatasetValidation.objects.get(commit=commit)
+    assert dataset_validations_resend() == 0  # just queued: its message is on its way
+    time_machine.move_to(timezone.now() + timedelta(minutes=6))
+    assert dataset_validations_resend() == 1
+    # A worker claimed it, then died: its heartbeat goes stale and another run takes over.
+    DatasetValidation.objects.filter(pk=validation.pk).update(
+        status=DatasetValidation.Status.RUNNING, heartbeat_at=timezone.now()
+    )
+    dataset_validation_run(validation_id=validation.pk)
+    assert DatasetValidation.objects.get(pk=validation.pk).status == DatasetValidation.Status.RUNNING
+    time_machine.move_to(timezone.now() + timedelta(minutes=11))
+    assert dataset_validations_resend() == 1
+    dataset_validation_run(validation_id=validation.pk)
+    validation.refresh_from_db()
+    assert (validation.status, validation.attempts) == (DatasetValidation.Status.VALID, 1)
