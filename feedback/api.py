@@ -53,11 +53,10 @@ class RatingApi(APIView):
     def put(self, request: Request, generation_id: str) -> Response:
         if not request.user.is_authenticated:
             raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
-        generation = generation_get_for_user(generation_id=generation_id, user=request.user)
         serializer = RatingSerializer(data=request.data)
         if not serializer.is_valid():
             raise BadRequest(_first_error(serializer.errors))
-        rating, created = services.rating_submit(
-            generation=generation, user=request.user, data=services.RatingInput(**serializer.validated_data)
+        rating, created = services.rating_put(
+            generation_id=generation_id, user=request.user, data=services.RatingInput(**serializer.validated_data)
         )
         return Response({**RatingSerializer(rating).data, "created": created})

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
 from feedback.models import CampaignItem, HiddenRater, Prompt, PromptSet, Rating, RatingCampaign, RatingTag
 from feedback.prompt_parsing import Limits, ParseResult, format_for, parse_prompts
+from feedback.rate_counter import minute_hits
+from feedback.rating_sql import rating_upsert
 from inference.models import Generation
+from inference.selectors import generation_get_for_user
 from inference.services import Sampling, TooManyRequests, sampling_clean
 from inference.snapshot import UnusableModel, check_runnable
-from models_hub.errors import BadRequest, EntryNotFound, Forbidden, RepoNotFound, RevisionNotFound
+from models_hub.errors import BadRequest, EntryNotFound, Forbidden, NotFound, RepoNotFound, RevisionNotFound
 from models_hub.models import Commit, Repository, TreeEntry
 from models_hub.selectors import file_entry, repo_access, repo_access_for, revision_resolve
 from models_hub.storage.blobs import blob_open
@@ -53,24 +57,27 @@ def _clean(data: RatingInput) -> RatingInput:
 
 
 def _check_rate(user: User) -> None:
-    """At most FLYWHEEL_RATINGS_PER_MINUTE per person a minute (a counter per minute in the shared cache)."""
+    """At most FLYWHEEL_RATINGS_PER_MINUTE per person a minute (a counter per minute shared by the web processes)."""
     if user.is_staff:
         return
     limit = settings.FLYWHEEL_RATINGS_PER_MINUTE
-    now = timezone.now()
-    key = f"rate:ratings:{user.pk}:{int(now.timestamp() // 60)}"
-    cache = caches["downloads"]  # the alias whose add() is atomic across processes
-    cache.add(key, 0, timeout=120)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=120)
-        count = 1
-    if count > limit:
-        retry_after = 60 - now.second
+    now = time.time()
+    if minute_hits(f"ratings-{user.pk}", now=now) > limit:
+        retry_after = 60 - int(now % 60)
         raise TooManyRequests(
             f"Rate limit: {limit} ratings a minute. Try again in {retry_after} s.", retry_after=retry_after
         )
+
+
+def _fields(data: RatingInput, now) -> dict[str, Any]:
+    return {
+        "thumb": data.thumb,
+        "stars": data.stars,
+        "tags": list(data.tags),
+        "comment": data.comment,
+        "correction": data.correction,
+        "updated_at": now,
+    }
 
 
 def rating_submit(*, generation: Generation, user: User, data: RatingInput) -> tuple[Rating, bool]:
@@ -80,18 +87,47 @@ def rating_submit(*, generation: Generation, user: User, data: RatingInput) -> t
     if generation.status != Generation.Status.DONE:
         raise BadRequest(f"Only finished outputs can be rated; this generation is {generation.status}.")
     _check_rate(user)
+    return _rating_write(generation=generation, user=user, data=data)
+
+
+def rating_put(*, generation_id: str, user: User, data: RatingInput) -> tuple[Rating, bool]:
+    """The rating API's write, by output id: what `rating_submit` does, with the visibility check. On PostgreSQL
+    the common case (a finished output the rater may see without a second query) is one statement; anything else
+    takes the slow path, which says why it is refused. Every attempt counts towards the rate limit."""
+    data = _clean(data)
+    _check_rate(user)
+    if connection.vendor == "postgresql" and _is_uuid(generation_id):
+        now = timezone.now()
+        saved = rating_upsert(
+            generation_id=generation_id, user=user, fields=_fields(data, now), now=now, check_visible=True
+        )
+        if saved is not None:
+            return saved
+    generation = generation_get_for_user(generation_id=generation_id, user=user)
+    if generation.status != Generation.Status.DONE:
+        raise BadRequest(f"Only finished outputs can be rated; this generation is {generation.status}.")
+    return _rating_write(generation=generation, user=user, data=data)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _rating_write(*, generation: Generation, user: User, data: RatingInput) -> tuple[Rating, bool]:
     now = timezone.now()
-    fields = {
-        "thumb": data.thumb,
-        "stars": data.stars,
-        "tags": list(data.tags),
-        "comment": data.comment,
-        "correction": data.correction,
-        "by_maintainer": repo_access(generation.repository, user).member,
-        "updated_at": now,
-    }
+    fields = _fields(data, now)
     if connection.vendor == "postgresql":
-        return _rating_upsert(generation=generation, user=user, fields=fields, now=now)
+        saved = rating_upsert(generation_id=generation.pk, user=user, fields=fields, now=now, check_visible=False)
+        if saved is None:
+            raise NotFound("This output no longer exists.")
+        rating, created = saved
+        rating.generation = generation
+        return rating, created
+    fields["by_maintainer"] = repo_access(generation.repository, user).member
     for _ in range(2):
         try:
             with transaction.atomic():
@@ -102,34 +138,6 @@ def rating_submit(*, generation: Generation, user: User, data: RatingInput) -> t
         except IntegrityError:  # the same person's first rating arrived twice at once: the second updates
             continue
     raise BadRequest("The rating could not be saved; please try again.")
-
-
-def _rating_upsert(*, generation: Generation, user: User, fields: dict[str, Any], now) -> tuple[Rating, bool]:
-    """PostgreSQL: one INSERT ... ON CONFLICT DO UPDATE on the one-rating-per-person constraint, atomic however
-    many copies arrive at once (one round trip where update_or_create takes six: a transaction, a savepoint,
-    SELECT ... FOR UPDATE, then INSERT or UPDATE). `xmax = 0` holds only for a row this statement inserted."""
-    meta = Rating._meta
-    columns = {"generation_id": generation.pk, "user_id": user.pk, **fields, "created_at": now}
-    values = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in columns.items()]
-    quote = connection.ops.quote_name
-    names = [quote(meta.get_field(name).column) for name in columns]
-    updates = ", ".join(
-        f"{quote(meta.get_field(n).column)} = EXCLUDED.{quote(meta.get_field(n).column)}" for n in fields
-    )
-    table, placeholders = quote(meta.db_table), ", ".join(["%s"] * len(names))
-    returning = f"{quote(meta.pk.column)}, {quote(meta.get_field('created_at').column)}, (xmax = 0)"
-    # Names come from the model's metadata; every value is a parameter.
-    sql = (
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders}) "  # noqa: S608
-        f"ON CONFLICT ({names[0]}, {names[1]}) DO UPDATE SET {updates} RETURNING {returning}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        pk, created_at, created = cursor.fetchone()
-    rating = Rating(pk=pk, generation=generation, user=user, created_at=created_at, **fields)
-    rating._state.adding = False
-    rating._state.db = connection.alias
-    return rating, created
 
 
 def rater_hide(*, user: User, staff: User, reason: str = "") -> HiddenRater:
