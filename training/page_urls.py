@@ -19,6 +19,7 @@ urlpatterns = [
     path("training/runs/<int:run_id>", pages.run_detail, name="run-detail"),
     path("training/runs/<int:run_id>/cancel", pages.run_cancel, name="run-cancel"),
     path("training/runs/<int:run_id>/promote", pages.run_promote, name="run-promote"),
+    path("training/contributions", pages.contributions_panel, name="contributions"),
     path(PROMOTIONS, promotion_pages.promotion_list, MODEL, name="promotions"),
     path(f"{PROMOTIONS}/panel", promotion_pages.promotion_panel, MODEL, name="promotion-panel"),
     path(f"{PROMOTIONS}/rollback", promotion_pages.promotion_rollback_post, MODEL, name="promotion-rollback"),

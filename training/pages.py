@@ -10,6 +10,7 @@ import functools
 import json
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -21,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from models_hub.errors import HubError
 from models_hub.models import Repository
 from training import services
+from training.contributions import contributions_of
 from training.forms import RunStartForm
 from training.models import TrainingRun
 from training.promotions import may_manage_runs, training_run_promote
@@ -114,6 +116,7 @@ def _run_context(request: HttpRequest, run: TrainingRun) -> dict:
         "points_json": json.dumps(chart_points(run)),
         "promotions": run.promotions.select_related("user", "to_commit"),
         "may_manage": may_manage_runs(request.user),
+        "poll_ms": settings.FLYWHEEL_RUN_PAGE_POLL_MS,
     }
 
 
@@ -152,3 +155,11 @@ def run_promote(request: HttpRequest, run_id: int) -> HttpResponse:
         how = "fast-forward" if promotion.fast_forward else f"new commit {promotion.to_commit.short_oid}"
         messages.success(request, f"Promoted {run}: main of {run.base_repository.repo_id} now holds its files ({how}).")
     return redirect(run_url(run))
+
+
+@require_safe
+def contributions_panel(request: HttpRequest) -> HttpResponse:
+    """The signed-in rater's own line on their profile: what their ratings went into (empty for anyone else)."""
+    if not request.user.is_authenticated:
+        return HttpResponse("")
+    return render(request, "training/_contributions.html", {"contributions": contributions_of(request.user)})

@@ -88,7 +88,7 @@ def test_the_run_page_shows_progress_and_polls_while_running(staff, run):
 
     page = client.get(f"/training/runs/{run.pk}").content.decode()
     assert '<progress id="run-progress" value="3" max="10"' in page
-    assert 'hx-trigger="every 2s"' in page and "chart.umd.min.js" in page and "training.js" in page
+    assert 'hx-trigger="every 2000ms"' in page and "chart.umd.min.js" in page and "training.js" in page
     assert '<span id="run-eta">7 s</span>' in page  # 7 steps left at 1 s a step, by the job's own clock
     assert '<dd id="run-loss">2.75</dd>' in page and '<dd id="run-eval-loss">2.9</dd>' in page
     assert '<dd id="run-tps">2,300</dd>' in page and '<dd id="run-device">cpu</dd>' in page
@@ -98,7 +98,7 @@ def test_the_run_page_shows_progress_and_polls_while_running(staff, run):
 
     fragment = client.get(f"/training/runs/{run.pk}", **HTMX).content.decode()
     assert fragment.lstrip().startswith('<section id="run-live"') and "<html" not in fragment
-    assert 'hx-trigger="every 2s"' in fragment
+    assert 'hx-trigger="every 2000ms"' in fragment
 
 
 @pytest.mark.parametrize("status", ["succeeded", "failed", "cancelled"])
