@@ -20,8 +20,9 @@ from models_hub.errors import HubError
 from models_hub.models import Repository
 from training import services
 from training.models import Promotion, TrainingRun
-from training.pages import run_form_handle, run_url
+from training.pages import flow_status, run_url
 from training.promotions import may_manage_runs
+from training.start_flow import start_flow
 
 
 @admin.action(description="Retrain from feedback…")
@@ -105,18 +106,22 @@ class TrainingRunAdmin(ReadOnlyAdmin):
         if not may_manage_runs(request.user):
             messages.error(request, "Only staff start training runs.")
             return redirect("admin:index")
-        form, run = run_form_handle(request)
-        if run is not None:
-            messages.success(request, f"Started {run}: follow it here.")
-            return redirect(run_url(run))
+        flow = start_flow(request)
+        if flow.redirect_to:
+            return redirect(flow.redirect_to)
+        if flow.run is not None:
+            messages.success(request, f"Started {flow.run}: follow it here.")
+            return redirect(run_url(flow.run))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Retrain from feedback",
-            "form": form,
+            "form": flow.form,
+            "snapshot_form": flow.snapshot_form,
+            "snapshot": flow.snapshot,
             "form_action": request.get_full_path(),
         }
-        status = 400 if request.method == "POST" and form.errors else 200
+        status = flow_status(request, flow)
         return TemplateResponse(request, "admin/training/retrain.html", context, status=status)
 
     @admin.display(description="model", ordering="base_repository__namespace")

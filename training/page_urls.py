@@ -16,6 +16,7 @@ urlpatterns = [
     path("training/runs", pages.run_list, name="run-list"),
     path("training/runs/new", pages.run_new, name="run-new"),
     path("training/runs/new/check", pages.run_check, name="run-check"),
+    path("training/snapshots/<int:snapshot_id>/status", pages.snapshot_status, name="snapshot-status"),
     path("training/runs/<int:run_id>", pages.run_detail, name="run-detail"),
     path("training/runs/<int:run_id>/cancel", pages.run_cancel, name="run-cancel"),
     path("training/runs/<int:run_id>/promote", pages.run_promote, name="run-promote"),

@@ -27,6 +27,7 @@ from training.forms import RunStartForm
 from training.models import TrainingRun
 from training.promotions import may_manage_runs, training_run_promote
 from training.run_progress import chart_points, duration, progress_of
+from training.start_flow import StartFlow, snapshot_get_for_staff, start_flow
 
 RUN_PAGE = "training/run_detail.html"
 RUNS_LISTED = 50
@@ -65,15 +66,6 @@ def run_url(run: TrainingRun) -> str:
     return f"/training/runs/{run.pk}"
 
 
-def run_form_handle(request: HttpRequest) -> tuple[RunStartForm, TrainingRun | None]:
-    """The start form, bound on POST; a valid form posted with "start" starts the run."""
-    initial = {"base_model": request.GET.get("base", "")[:200], "dataset": request.GET.get("dataset", "")[:200]}
-    form = RunStartForm(request.POST or None, user=request.user, initial=initial)
-    if request.method == "POST" and form.is_valid() and "start" in request.POST:
-        return form, form.start()
-    return form, None
-
-
 @require_safe
 @staff_page
 def run_list(request: HttpRequest) -> HttpResponse:
@@ -86,12 +78,38 @@ def run_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @staff_page
 def run_new(request: HttpRequest) -> HttpResponse:
-    form, run = run_form_handle(request)
-    if run is not None:
-        messages.success(request, f"Started {run}.")
-        return redirect(run_url(run))
-    status = 400 if request.method == "POST" and form.errors else 200
-    return render(request, "training/run_new.html", {"form": form}, status=status)
+    flow = start_flow(request)
+    if flow.redirect_to:
+        return redirect(flow.redirect_to)
+    if flow.run is not None:
+        messages.success(request, f"Started {flow.run}.")
+        return redirect(run_url(flow.run))
+    context = {
+        "form": flow.form,
+        "snapshot_form": flow.snapshot_form,
+        "snapshot": flow.snapshot,
+        "form_action": request.get_full_path(),
+    }
+    return render(request, "training/run_new.html", context, status=flow_status(request, flow))
+
+
+def flow_status(request: HttpRequest, flow: StartFlow) -> int:
+    refused = request.method == "POST" and (flow.form.is_bound and flow.form.errors or flow.snapshot_form.errors)
+    return 400 if refused else 200
+
+
+@require_safe
+@staff_page
+def snapshot_status(request: HttpRequest, snapshot_id: int) -> HttpResponse:
+    """The retrain form's snapshot panel, polled while the snapshot builds; once it is done, htmx reloads the
+    page, whose form then names the snapshot's commit."""
+    snapshot = snapshot_get_for_staff(request.user, snapshot_id)
+    if snapshot is None:
+        raise Http404("No such feedback snapshot.")
+    response = render(request, "training/_snapshot_status.html", {"snapshot": snapshot})
+    if request.htmx and snapshot.is_finished:
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @require_POST

@@ -218,3 +218,53 @@ def test_the_model_card_panel_and_page_list_promotions_and_staff_roll_back(staff
     assert "Rolled back" in listing and "raters object" in listing and "rollback-form" in listing
     refused = client.post(f"{base}/promotions/rollback", {"commit": run.base_commit.oid, "reason": ""}, follow=True)
     assert "Say why" in refused.content.decode() and Promotion.objects.count() == 2
+
+
+def snapshot_fields(dataset: str = "staffer/tiny-feedback") -> dict:
+    fields = {"dataset": dataset, "private": "on", "thumbs": "any", "validation_fraction": "0.5"}
+    for name in ("exclude_hidden_raters", "include_maintainers", "include_liked", "include_corrections"):
+        fields[name] = "on"
+    return {f"snapshot-{name}": value for name, value in fields.items()}
+
+
+def test_build_a_fresh_snapshot_from_the_start_form_then_train_on_its_commit(staff, bob):
+    from feedback.snapshots.models import FeedbackSnapshot
+    from feedback.snapshots.services import snapshot_build
+    from feedback.tests.test_snapshots import make_generation, rate
+
+    model, _ = make_model_and_dataset(staff)
+    for i in range(4):
+        generation = make_generation(repo=model, commit=head_of(model), prompt=f"Once {i}", text=" a cat")
+        rate(generation, bob, thumb="up")
+    client = client_for(staff)
+
+    response = client.post("/training/runs/new", {**form_data(dataset=""), **snapshot_fields(), "build_snapshot": "1"})
+    snapshot = FeedbackSnapshot.objects.get()
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"/training/runs/new?base=staffer%2Ftiny&snapshot={snapshot.pk}&")
+    assert "max_steps=4" in response["Location"] and not TrainingRun.objects.exists()
+    waiting = client.get(response["Location"]).content.decode()
+    assert f"Building snapshot {snapshot.pk}" in waiting
+    assert f'hx-get="/training/snapshots/{snapshot.pk}/status" hx-trigger="every 1000ms"' in waiting
+
+    snapshot_build(snapshot_id=snapshot.pk)  # what the worker does
+    status = client.get(f"/training/snapshots/{snapshot.pk}/status", **HTMX)
+    assert status["HX-Refresh"] == "true" and "hx-trigger" not in status.content.decode()
+    snapshot.refresh_from_db()
+    page = client.get(response["Location"]).content.decode()
+    assert f"Snapshot {snapshot.pk} is built" in page
+    assert 'value="staffer/tiny-feedback"' in page and f'value="{snapshot.commit.oid}"' in page
+    assert 'name="max_steps" value="4"' in page
+
+
+def test_a_snapshot_the_form_cannot_build_says_why(staff):
+    make_model_and_dataset(staff)  # no ratings at all
+    client = client_for(staff)
+    response = client.post("/training/runs/new", {**form_data(), **snapshot_fields(), "build_snapshot": "1"})
+    assert response.status_code == 400 and "No ratings of staffer/tiny match these filters" in response.content.decode()
+    response = client.post(
+        "/training/runs/new", {**form_data(base_model=""), **snapshot_fields(), "build_snapshot": "1"}
+    )
+    assert response.status_code == 400 and "Name the model" in response.content.decode()
+    other = client_for(staff).get("/training/runs/new?snapshot=999&base=%3Cb%3E").content.decode()
+    assert "Building snapshot" not in other and 'value="&lt;b&gt;"' in other
