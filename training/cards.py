@@ -53,6 +53,7 @@ def run_card(run: TrainingRun, *, metrics: dict) -> str:
         f"## Training run {run.branch_name}",
         "",
         f"{run.method.upper()} from `{base}` on `{dataset}`" + (" with LoRA (merged)." if run.use_lora else "."),
+        f"Progress, samples and promotion (staff): [the run's page](/training/runs/{run.pk}).",
         "",
     ]
     if rows:

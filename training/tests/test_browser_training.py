@@ -92,4 +92,6 @@ def test_the_demo_maintainer_retrains_from_the_admin_panel_watches_and_promotes(
 
     page.goto(f"/{model.repo_id}")
     page.wait_for_selector("#promotions-panel:has-text('Lower validation loss')")
+    # main's card is now the run's, and links back to the run's page
+    assert page.locator(f"article.markdown a[href='/training/runs/{run.pk}']").count() == 1
     assert page.evaluate("window.__cspViolations") == []
