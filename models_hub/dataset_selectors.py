@@ -133,6 +133,26 @@ def dataset_validation_for(commit: Commit) -> DatasetReport | None:
     return _report_from(validation, commit) if validation is not None else None
 
 
+def split_pick(report: DatasetReport, config: str, split: str, *, strict: bool = True) -> SplitReport | None:
+    """The split asked for; with none asked, the default config's first split. BadRequest for unknown names,
+    except a split the config lacks when not `strict` (the page, after choosing another config): its first."""
+    if not report.configs:
+        return None
+    chosen = report.config(config) if config else report.configs[0]
+    if chosen is None:
+        names = ", ".join(c.name for c in report.configs)
+        raise BadRequest(f"Unknown config '{config}': this dataset has {names}.")
+    if not chosen.splits:
+        return None
+    found = chosen.split(split) if split else chosen.splits[0]
+    if found is None and not strict:
+        found = chosen.splits[0]
+    if found is None:
+        names = ", ".join(s.name for s in chosen.splits)
+        raise BadRequest(f"Unknown split '{split}' in config '{chosen.name}': it has {names}.")
+    return found
+
+
 # -- rows ----------------------------------------------------------------------------------------------
 
 

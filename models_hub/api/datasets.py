@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from models_hub import dataset_selectors, selectors
 from models_hub.api.common import ERRORS, access_for_reading
 from models_hub.errors import BadRequest, Conflict, Forbidden
-from models_hub.views.dataset_viewer import pick_split, report_for
+from models_hub.services.dataset_validation import dataset_validation_report
 
 DATASET_PATH_PARAMETERS = [
     OpenApiParameter("namespace", OpenApiTypes.STR, OpenApiParameter.PATH, description="User or organisation"),
@@ -200,7 +200,7 @@ class DatasetValidationApi(APIView):
     )
     def get(self, request: Request, namespace: str, name: str) -> Response:
         _access, commit = _readable_commit(request, namespace, name)
-        return Response(_report_json(report_for(commit)))
+        return Response(_report_json(dataset_validation_report(commit=commit)))
 
 
 class DatasetRowsApi(APIView):
@@ -239,10 +239,10 @@ class DatasetRowsApi(APIView):
         refusal = access.gate_refusal()
         if refusal:
             raise Forbidden(refusal)
-        report = report_for(commit)
+        report = dataset_validation_report(commit=commit)
         if report.is_pending:
             raise Conflict(f"The revision is still being validated ({report.progress:.0%} read); try again shortly.")
-        split = pick_split(
+        split = dataset_selectors.split_pick(
             report, request.query_params.get("config", "").strip(), request.query_params.get("split", "").strip()
         )
         if split is None:

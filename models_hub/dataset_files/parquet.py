@@ -8,6 +8,7 @@ from typing import IO
 from models_hub.dataset_files.report import FileReport
 
 BATCH_ROWS = 65_536
+MAX_COLUMNS = 1000
 
 
 def open_parquet(handle: IO[bytes]):
@@ -31,6 +32,9 @@ def validate_parquet(handle: IO[bytes], *, progress: Callable[[int], None] | Non
         report.problem(str(exc))
         return report
     metadata = parquet.metadata
+    if len(parquet.schema_arrow) > MAX_COLUMNS:
+        report.problem(f"The file has {len(parquet.schema_arrow):,} columns; at most {MAX_COLUMNS:,} are read.")
+        return report
     for field in parquet.schema_arrow:
         report.column(field.name)
     rows_before = bytes_before = 0

@@ -16,7 +16,8 @@ from typing import IO
 from models_hub.dataset_files.stats import BOOL, FLOAT, INT
 from models_hub.dataset_files.tabular import BOM, LineCursor, column_names, csv_rows
 
-MAX_LINE_BYTES = 64 * 1024 * 1024
+# A record longer than this is not decoded for a page: twenty of them would hold too much memory.
+MAX_SHOWN_BYTES = 1024 * 1024
 READ_BYTES = 1024 * 1024
 
 
@@ -69,11 +70,11 @@ def _jsonl_records(handle: IO[bytes], start: int, row_index: list[list[int]]) ->
         handle.seek(0)
     line_number -= 1
     while True:
-        raw = handle.readline(MAX_LINE_BYTES + 1)
+        raw = handle.readline(MAX_SHOWN_BYTES + 1)
         if not raw:
             return
         line_number += 1
-        too_long = len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n")
+        too_long = len(raw) > MAX_SHOWN_BYTES and not raw.endswith(b"\n")
         if too_long:
             _skip_rest_of_line(handle, raw)
         elif not raw.strip():
@@ -82,7 +83,9 @@ def _jsonl_records(handle: IO[bytes], start: int, row_index: list[list[int]]) ->
         if records <= start:
             continue
         if too_long:
-            yield Record(records, line_number, None, "This line is too long to show.")
+            yield Record(
+                records, line_number, None, f"Longer than {MAX_SHOWN_BYTES // 2**20} MiB: too long to show here."
+            )
             continue
         try:
             value = json.loads(raw)
@@ -133,6 +136,8 @@ def _csv_records(
             yield Record(records, line, None, cells)
         elif len(cells) != len(names):
             yield Record(records, line, None, f"{len(cells)} fields where the header has {len(names)}.")
+        elif sum(len(cell) for cell in cells) > MAX_SHOWN_BYTES:
+            yield Record(records, line, None, f"Longer than {MAX_SHOWN_BYTES // 2**20} MiB: too long to show here.")
         else:
             yield Record(
                 records,

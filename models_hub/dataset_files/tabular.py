@@ -21,6 +21,7 @@ BOM = b"\xef\xbb\xbf"
 BATCH_ROWS = 5000  # rows typed by Arrow at a time
 INDEX_EVERY_BYTES = 1024 * 1024
 BOOLEANS = frozenset({"true", "false"})
+MAX_COLUMNS = 1000
 
 
 class LineTooLong(Exception):
@@ -108,6 +109,11 @@ def validate_csv(
             if header is None:
                 if isinstance(cells, str):
                     report.problem(cells, line=line)
+                    return report
+                if len(cells) > MAX_COLUMNS:
+                    report.problem(
+                        f"The header names {len(cells):,} columns; at most {MAX_COLUMNS:,} are read.", line=line
+                    )
                     return report
                 header = column_names(cells, report, line)
                 report.header = cells

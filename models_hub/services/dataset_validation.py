@@ -18,6 +18,7 @@ from models_hub import cards
 from models_hub.dataset_files import formats, layout
 from models_hub.dataset_files.report import VALIDATOR_VERSION, FileReport
 from models_hub.dataset_files.stats import ColumnSketch, merge_kinds
+from models_hub.dataset_selectors import DatasetReport, dataset_validation_for
 from models_hub.models import Blob, Commit, DataFileCheck, DatasetValidation, Repository, TreeEntry
 from models_hub.storage.blobs import blob_open
 
@@ -44,6 +45,15 @@ def dataset_validation_queue(*, commit: Commit) -> DatasetValidation:
         # robust: the commit has landed; a broker outage must not turn that into an error for the user.
         transaction.on_commit(lambda: dataset_validate.delay(validation.pk), robust=True)
     return validation
+
+
+def dataset_validation_report(*, commit: Commit) -> DatasetReport:
+    """The commit's validation report; a commit from before validation existed is queued now (once)."""
+    report = dataset_validation_for(commit)
+    if report is None:
+        dataset_validation_queue(commit=commit)
+        report = dataset_validation_for(commit)
+    return report
 
 
 def dataset_validations_resend(*, limit: int = 100) -> int:

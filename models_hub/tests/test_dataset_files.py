@@ -238,3 +238,27 @@ def test_card_configs_with_globs_and_default_split_names():
 )
 def test_training_formats_are_recognised(kinds, expected):
     assert training_formats(kinds) == expected
+
+
+def test_deep_nesting_is_refused_before_arrow_reads_it():
+    deeper = b'{"a": ' + b"[[], " * 5000 + b"[]" + b"]" * 5000 + b"}\n"  # json.loads cannot either
+    deep = b'{"a": ' + b"[" * 200 + b"]" * 200 + b"}\n"
+    fine = jsonl_bytes([{"a": [[1]], "text": "[[[[" * 40}])  # brackets in text overstate, never refuse
+    report = validate_jsonl(io.BytesIO(fine + deeper + deep + fine))
+    message = "Values nested deeper than 64 levels are not read."
+    assert problems(report) == [(2, message), (3, message)]
+    assert report.rows == 2
+
+
+def test_too_many_columns_stop_the_reading():
+    wide = json.dumps({f"c{i}": i for i in range(1500)}).encode() + b"\n"
+    assert "More than 1,000 columns" in validate_jsonl(io.BytesIO(wide)).problems[0].message
+    header = ",".join(f"c{i}" for i in range(1500)).encode() + b"\n"
+    assert "1,500 columns" in validate_csv(io.BytesIO(header)).problems[0].message
+
+
+def test_a_huge_record_is_not_decoded_for_a_page():
+    data = jsonl_bytes([{"text": "short"}, {"text": "x" * (2 * 1024 * 1024)}, {"text": "after"}])
+    records = list(read_records(io.BytesIO(data), "jsonl"))
+    assert records[1].values is None and "too long to show" in records[1].error
+    assert records[2].values == {"text": "after"} and records[2].line == 3

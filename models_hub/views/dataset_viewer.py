@@ -14,7 +14,7 @@ from models_hub import dataset_selectors, selectors
 from models_hub.dataset_files.formats import FORMAT_LABELS
 from models_hub.errors import BadRequest
 from models_hub.models import Commit, Repository
-from models_hub.services.dataset_validation import dataset_validation_queue
+from models_hub.services.dataset_validation import dataset_validation_report
 from models_hub.views.common import repo_page, tab_context
 
 PAGE_ROWS = 20
@@ -30,37 +30,6 @@ def _int_param(request: HttpRequest, name: str, default: int = 0) -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         raise BadRequest(f"{name} must be a whole number of 0 or more.")
     return int(raw)
-
-
-def report_for(commit: Commit) -> dataset_selectors.DatasetReport:
-    """The commit's report; a commit from before validation existed is queued now (once)."""
-    report = dataset_selectors.dataset_validation_for(commit)
-    if report is None:
-        dataset_validation_queue(commit=commit)
-        report = dataset_selectors.dataset_validation_for(commit)
-    return report
-
-
-def pick_split(
-    report: dataset_selectors.DatasetReport, config: str, split: str, *, strict: bool = True
-) -> dataset_selectors.SplitReport | None:
-    """The split asked for; with none asked, the default config's first split. BadRequest for unknown names,
-    except a split the config lacks when not `strict` (the page, after choosing another config): its first."""
-    if not report.configs:
-        return None
-    chosen = report.config(config) if config else report.configs[0]
-    if chosen is None:
-        names = ", ".join(c.name for c in report.configs)
-        raise BadRequest(f"Unknown config '{config}': this dataset has {names}.")
-    if not chosen.splits:
-        return None
-    found = chosen.split(split) if split else chosen.splits[0]
-    if found is None and not strict:
-        found = chosen.splits[0]
-    if found is None:
-        names = ", ".join(s.name for s in chosen.splits)
-        raise BadRequest(f"Unknown split '{split}' in config '{chosen.name}': it has {names}.")
-    return found
 
 
 def _cell(value: object) -> dict:
@@ -137,12 +106,12 @@ def column_chart(column: dict, rows: int) -> dict:
 
 
 def _page_context(request: HttpRequest, repo: Repository, commit: Commit, revision: str) -> dict:
-    report = report_for(commit)
+    report = dataset_validation_report(commit=commit)
     context: dict = {"report": report, "revision": revision, "commit": commit, "split": None, "page": None}
     context["viewer_url"] = f"{repo.get_absolute_url()}/viewer"
     if report.is_pending:
         return context
-    split = pick_split(
+    split = dataset_selectors.split_pick(
         report, request.GET.get("config", "").strip(), request.GET.get("split", "").strip(), strict=False
     )
     context["split"] = split
