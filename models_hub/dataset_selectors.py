@@ -96,19 +96,7 @@ def _report_from(validation: DatasetValidation, commit: Commit) -> DatasetReport
         ConfigReport(
             name=config["name"],
             default=config.get("default", False),
-            splits=[
-                SplitReport(
-                    config=config["name"],
-                    name=split["name"],
-                    files=split["files"],
-                    rows=split["rows"],
-                    records=split["records"],
-                    columns=split["columns"],
-                    formats=split["formats"],
-                    format=split["format"],
-                )
-                for split in config["splits"]
-            ],
+            splits=[SplitReport(config=config["name"], **split) for split in config["splits"]],
         )
         for config in stored.get("configs", [])
     ]

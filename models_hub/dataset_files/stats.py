@@ -135,10 +135,7 @@ class ColumnSketch:
         finite = pc.filter(array, pc.is_finite(array))
         if len(finite) == 0:
             return
-        bounds = pc.min_max(finite)
-        low, high = bounds["min"].as_py(), bounds["max"].as_py()
-        self.num_min = low if self.num_min is None else min(self.num_min, low)
-        self.num_max = high if self.num_max is None else max(self.num_max, high)
+        self.num_min, self.num_max = _widen(self.num_min, self.num_max, finite)
         self.num_sum += pc.sum(finite).as_py()
         before = self.num_count
         self.num_count += len(finite)
@@ -151,10 +148,7 @@ class ColumnSketch:
         lengths = pc.drop_null(lengths)
         if len(lengths) == 0:
             return
-        bounds = pc.min_max(lengths)
-        low, high = bounds["min"].as_py(), bounds["max"].as_py()
-        self.len_min = low if self.len_min is None else min(self.len_min, low)
-        self.len_max = high if self.len_max is None else max(self.len_max, high)
+        self.len_min, self.len_max = _widen(self.len_min, self.len_max, lengths)
         self.len_sum += pc.sum(lengths).as_py()
         self.len_count += len(lengths)
         values = lengths.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -259,6 +253,15 @@ class ColumnSketch:
                 "top": [{"value": value, "count": count} for value, count in top],
             }
         return out
+
+
+def _widen(low, high, array) -> tuple:
+    """(low, high) widened to cover a non-empty Arrow array's values."""
+    import pyarrow.compute as pc
+
+    bounds = pc.min_max(array)
+    new_low, new_high = bounds["min"].as_py(), bounds["max"].as_py()
+    return (new_low if low is None else min(low, new_low)), (new_high if high is None else max(high, new_high))
 
 
 def _reservoir(sample: list[float], seen_before: int, array, seen_after: int) -> list[float]:
