@@ -35,9 +35,11 @@ def test_upload_a_csv_see_the_report_and_page_through_the_viewer(page, live_serv
     page.on("console", lambda message: "Content Security Policy" in message.text and violations.append(message.text))
     data = tmp_path / "train.csv"
     write_csv(data)
+    held_out = tmp_path / "test.csv"
+    held_out.write_bytes(b"id,text,label\n1,held out story,good\n")
 
     page.goto("/datasets/alice/stories/upload/main")
-    page.set_input_files("#file-input", [str(data)])
+    page.set_input_files("#file-input", [str(data), str(held_out)])
     page.fill("#commit-summary", "Add stories")
     page.click("#commit-button")
     page.wait_for_selector("#commit-done")
@@ -78,6 +80,12 @@ def test_upload_a_csv_see_the_report_and_page_through_the_viewer(page, live_serv
     page.locator("#viewer-rows p[role=status]", has_text="containing “NEEDLE”").wait_for()
     assert page.locator(".viewer-table tbody tr").count() == 1
     page.screenshot(path=str(SHOTS / "dataset-viewer-search.png"), full_page=True)
+
+    page.click("a:has-text('Show all rows')")
+    page.locator("#viewer-range", has_text="Rows 1–20 of 48").wait_for()
+    page.select_option("select[name=split]", "test")
+    page.locator(".split-info", has_text="1 row in test.csv").wait_for()
+    assert "held out story" in page.inner_text(".viewer-table tbody")
 
     page.goto("/datasets/alice/stories/viewer?offset=40")
     assert page.inner_text("#viewer-range") == "Rows 41–48 of 48"
