@@ -132,6 +132,7 @@ def test_viewer_page_escapes_cells_folds_long_ones_and_draws_charts(alice):
     assert '<details class="cell-fold">' in html  # the 500-character completion is folded
     assert '<svg class="column-chart"' in html and "<rect" in html
     assert "Prompt / completion" in html
+    assert "4 files checked" in html
 
 
 def test_viewer_pages_with_htmx_and_falls_back_to_the_first_split_of_another_config(alice):
@@ -167,3 +168,13 @@ def test_openapi_schema_lists_the_dataset_endpoints(client):
     assert "/api/v1/datasets/{namespace}/{name}/validation" in schema["paths"]
     rows = schema["paths"]["/api/v1/datasets/{namespace}/{name}/rows"]["get"]
     assert {p["name"] for p in rows["parameters"]} >= {"config", "split", "offset", "limit", "revision"}
+
+
+def test_viewer_page_and_rows_api_cost_a_bounded_number_of_queries(alice, django_assert_max_num_queries):
+    validated_dataset(alice)
+    client = client_for(alice)
+    with django_assert_max_num_queries(12):
+        assert client.get("/datasets/alice/viewer/viewer?config=chat&split=train&offset=180").status_code == 200
+    with django_assert_max_num_queries(8):
+        response = client.get("/api/v1/datasets/alice/viewer/rows?config=chat&split=train&offset=140&limit=100")
+    assert len(response.json()["rows"]) == 60
