@@ -36,6 +36,10 @@ def _cell(value: object) -> dict:
     """How one cell shows: text (folded when long), a nested value as JSON, or a plain scalar."""
     if value is None:
         return {"null": True}
+    if value == "":
+        return {"empty": True}
+    if isinstance(value, bool):  # as the file writes it, not Python's True/False
+        value = "true" if value else "false"
     if isinstance(value, (dict, list)):
         text, nested = json.dumps(value, ensure_ascii=False, indent=1, default=str), True
     else:
