@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from inference.snapshot import UnusableModel, check_runnable, model_files
+from models_hub.dataset_selectors import dataset_validation_for
 from models_hub.errors import Conflict, Forbidden, RevisionNotFound
 from models_hub.models import Commit, Repository, TreeEntry
 from models_hub.selectors import repo_access, revision_resolve
@@ -43,13 +44,10 @@ def _resolve(repo: Repository, revision: str, what: str) -> Commit:
         raise ValidationError(f"The {what} {repo.repo_id} has no revision {revision[:100]!r}.") from None
 
 
-def dataset_validation_report(commit: Commit):
-    """The dataset viewer's validation report for `commit` (CONTRACTS B), or None where it is not installed."""
-    try:
-        from models_hub.selectors import dataset_validation_for  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return dataset_validation_for(commit)
+def _problem_text(problem: dict) -> str:
+    where = f"{problem.get('path', '')}:{problem['line']}" if problem.get("line") else problem.get("path", "")
+    message = str(problem.get("message", "")).rstrip(".")
+    return f"{where}: {message}" if where else message
 
 
 def training_gates(*, base_commit: Commit, dataset_commit: Commit, method: str) -> DatasetLayout:
@@ -60,14 +58,17 @@ def training_gates(*, base_commit: Commit, dataset_commit: Commit, method: str) 
         check_runnable(set(files), all_paths)
     except UnusableModel as exc:
         raise ValidationError(f"The base model cannot be trained: {exc}") from None
-    report = dataset_validation_report(dataset_commit)
-    if report is not None and report.status == "pending":
+    report = dataset_validation_for(dataset_commit)
+    if report is not None and report.is_pending:
         raise ValidationError(
             "The dataset revision is still being validated; try again in a moment (the dataset page shows the report)."
         )
-    if report is not None and report.status == "invalid":
-        problems = "; ".join(str(p) for p in list(getattr(report, "problems", []) or [])[:3])
-        raise ValidationError(f"The dataset revision failed validation: {problems or 'see its validation report'}.")
+    if report is not None and not report.is_valid:
+        problems = "; ".join(_problem_text(p) for p in report.problems[:3])
+        more = f" (and {report.problem_count - 3} more)" if report.problem_count > 3 else ""
+        raise ValidationError(
+            f"The dataset revision failed validation: {problems or 'see its validation report'}{more}."
+        )
     layout = dataset_layout(dataset_commit, method)
     config = layout.config
     if layout.train is None:

@@ -15,7 +15,9 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tiny_model(folder: Path, *, chat: bool = False, seed: int = 0) -> dict[str, bytes]:
+def build_tiny_model(
+    folder: Path, *, chat: bool = False, seed: int = 0, corpus: list[str] = CORPUS, vocab_size: int = 300
+) -> dict[str, bytes]:
     """Write a tiny GPT-2 and its BPE tokenizer to `folder`; return the files as {path: bytes}."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -25,9 +27,9 @@ def build_tiny_model(folder: Path, *, chat: bool = False, seed: int = 0) -> dict
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=vocab_size, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
-    tokenizer.train_from_iterator(CORPUS, trainer)
+    tokenizer.train_from_iterator(corpus, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
     if chat:
         fast.chat_template = CHAT_TEMPLATE

@@ -9,15 +9,11 @@ from conftest import make_commit, make_repo
 CONFIGS = {"sft": "sft", "dpo": "preference", "kto": "kto"}
 
 
-def snapshot_card(configs=("sft", "preference", "kto")) -> bytes:
+def snapshot_card(configs=("sft", "preference", "kto"), splits=("train", "validation")) -> bytes:
     lines = ["---", "configs:"]
     for name in configs:
-        lines += [
-            f"- config_name: {name}",
-            "  data_files:",
-            f"  - {{split: train, path: {name}/train.jsonl}}",
-            f"  - {{split: validation, path: {name}/validation.jsonl}}",
-        ]
+        lines += [f"- config_name: {name}", "  data_files:"]
+        lines += [f"  - {{split: {split}, path: {name}/{split}.jsonl}}" for split in splits]
     return ("\n".join([*lines, "---", "# Feedback snapshot", ""])).encode()
 
 
@@ -57,9 +53,15 @@ def snapshot_files(*, config: str, train: list[dict], validation: list[dict]) ->
     }
 
 
-def make_dataset_repo(*, owner, files: dict[str, bytes], name: str = "feedback"):
+def make_dataset_repo(*, owner, files: dict[str, bytes], name: str = "feedback", validate: bool = True):
+    """A dataset repository with one commit, validated here (as the worker would) unless `validate` is False."""
+    from models_hub.models import DatasetValidation
+    from models_hub.services.dataset_validation import dataset_validation_run
+
     repo = make_repo(owner=owner, name=name, kind="dataset")
-    make_commit(repo=repo, author=owner, files=files, title="Feedback snapshot")
+    commit = make_commit(repo=repo, author=owner, files=files, title="Feedback snapshot")
+    if validate:
+        dataset_validation_run(validation_id=DatasetValidation.objects.get(commit=commit).pk)
     return repo
 
 

@@ -14,6 +14,7 @@ from training.tests.datasets import (
     preference_row,
     sft_row,
     simple_sft_files,
+    snapshot_card,
     snapshot_files,
 )
 
@@ -72,6 +73,7 @@ def test_too_few_rows_are_refused(staff, model):
 def test_a_dataset_without_a_validation_split_is_refused(staff, model):
     files = simple_sft_files()
     del files["sft/validation.jsonl"]
+    files["README.md"] = snapshot_card(["sft"], splits=["train"])
     dataset = make_dataset_repo(owner=staff, files=files)
     assert "no validation split for the 'sft' config" in refusal(staff, model, dataset)
 
@@ -84,6 +86,19 @@ def test_a_format_that_does_not_fit_the_method_is_refused(staff, model):
     dataset = make_dataset_repo(owner=staff, files=wrong, name="wrong-columns")
     message = refusal(staff, model, dataset, method="kto", hyperparameters={"per_device_train_batch_size": 2})
     assert "KTO needs prompt/completion/label rows; the train split of 'kto' has chosen, prompt, rejected." in message
+
+
+def test_a_dataset_still_being_validated_is_refused_until_its_report_is_in(staff, model):
+    dataset = make_dataset_repo(owner=staff, files=simple_sft_files(), validate=False)
+    assert "still being validated" in refusal(staff, model, dataset)
+
+
+def test_a_dataset_whose_validation_failed_is_refused_with_its_problems(staff, model):
+    files = simple_sft_files()
+    files["sft/train.jsonl"] += b'{"prompt": "broken line\n'
+    dataset = make_dataset_repo(owner=staff, files=files)
+    message = refusal(staff, model, dataset)
+    assert message.startswith("The dataset revision failed validation: sft/train.jsonl:13: ")
 
 
 def test_kto_needs_two_rows_per_batch(staff, model):
