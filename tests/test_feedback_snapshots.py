@@ -19,6 +19,7 @@ from conftest import client_for, make_commit, make_repo, make_user
 from feedback.services import RatingInput, rating_submit
 from feedback.snapshots.models import FeedbackSnapshot
 from inference.models import Generation
+from models_hub.dataset_selectors import dataset_validation_for
 from tests.conftest import wait_for
 from tests.hub_fixtures import child_env
 
@@ -83,6 +84,18 @@ def test_a_snapshot_built_by_the_worker_loads_with_datasets(live_server, celery_
     assert wait_for(lambda: FeedbackSnapshot.objects.get(pk=snapshot_id).is_finished, timeout=60)
     detail = client_for(staff).get(f"/api/v1/feedback-snapshots/{snapshot_id}").json()
     assert detail["status"] == "done", detail["error"]
+    commit_row = FeedbackSnapshot.objects.get(pk=snapshot_id).commit
+    # The dataset validation every dataset commit gets (models_hub) recognises each config's format.
+    assert wait_for(lambda: getattr(dataset_validation_for(commit_row), "is_pending", True) is False, timeout=60)
+    report = dataset_validation_for(commit_row)
+    assert report.status == "valid", report.problems
+    assert {"messages", "prompt_completion"} <= set(report.split("sft", "train").formats)
+    assert report.split("preference", "validation").format == "preference"
+    assert report.split("kto", "train").format == "kto"
+    viewer = client_for(staff).get("/datasets/maintainer/tiny-feedback/viewer?config=sft&split=train")
+    assert viewer.status_code == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in viewer.content.decode()
+    assert hostile not in viewer.content.decode()  # the corrections' HTML is shown as text, never run
     counts = detail["counts"]
     assert counts["sft_train"] + counts["sft_validation"] == 24  # 12 liked outputs, 12 corrections
     assert counts["preference_train"] + counts["preference_validation"] == 24  # 12 thumbs pairs, 12 corrections

@@ -114,7 +114,8 @@ def card_text(
     lines += [
         "## Rules",
         "",
-        "- Prompts that differ only in case, punctuation or white space (after Unicode NFKC) are one prompt;"
+        "- Prompts that differ only in case, punctuation or white space (after Unicode NFKC; symbols such as"
+        " `+` count) are one prompt;"
         " identical outputs for one prompt are one row listing every source.",
         "- The split is by prompt (a prompt is never in both splits) and deterministic: a prompt goes to"
         " validation when the first 60 bits of the SHA-256 of its normalised text fall below the validation"

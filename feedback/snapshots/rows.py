@@ -1,8 +1,8 @@
 """Pure rules of a snapshot's rows: no ORM, plain values in, rows out.
 
 - Near-duplicate prompts: a prompt's key is the SHA-256 of its normalised text (Unicode NFKC, case folded,
-  every character that is neither a letter, a digit, '_' nor white space removed, white space runs made one
-  space, ends stripped), with the system prompt normalised the same way in front. Prompts with one key are one
+  punctuation (Unicode category P: . , ! ? ' " - and the like) made a space, symbols kept, white space runs
+  made one space, ends stripped), with the system prompt normalised the same way in front. Prompts with one key are one
   prompt: they share a split, pair with each other, and identical outputs for them are one row whose
   provenance lists every source.
 - Split: by prompt key, so a prompt is never in both splits, and the same in every snapshot: a prompt goes to
@@ -24,14 +24,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-_NOT_WORD = re.compile(r"[^\w\s]+")
 _SPACES = re.compile(r"\s+")
 SPLIT_BITS = 60
+# ASCII punctuation (Unicode category P*); symbols such as + = < > $ stay: "2+2" and "2-2" are other prompts.
+_ASCII_PUNCTUATION = str.maketrans({c: " " for c in "!\"#%&'()*,-./:;?@[\\]_{}"})
+
+
+def _without_punctuation(text: str) -> str:
+    if text.isascii():
+        return text.translate(_ASCII_PUNCTUATION)
+    return "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
 
 
 def normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return _SPACES.sub(" ", _NOT_WORD.sub("", text)).strip()
+    # ASCII is its own NFKC form and its case fold is lower(): the common case skips both.
+    text = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
+    return _SPACES.sub(" ", _without_punctuation(text)).strip()
 
 
 def prompt_key(prompt: str, system: str = "") -> str:
