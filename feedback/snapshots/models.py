@@ -69,14 +69,17 @@ class FeedbackSnapshot(models.Model):
 
 
 class SnapshotRating(models.Model):
-    """One rating a snapshot's rows were made from."""
+    """One rating a snapshot's rows were made from.
+
+    No database foreign-key constraints: a snapshot writes up to millions of these at once (COPY), and the
+    database would check and lock each referenced row at commit; Django still cascades deletions."""
 
     id = models.BigAutoField(primary_key=True)
     # Indexed by the unique constraint, whose first column it is.
     snapshot = models.ForeignKey(
-        FeedbackSnapshot, on_delete=models.CASCADE, related_name="used_ratings", db_index=False
+        FeedbackSnapshot, on_delete=models.CASCADE, related_name="used_ratings", db_index=False, db_constraint=False
     )
-    rating = models.ForeignKey(Rating, on_delete=models.CASCADE, related_name="snapshot_uses")
+    rating = models.ForeignKey(Rating, on_delete=models.CASCADE, related_name="snapshot_uses", db_constraint=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["snapshot", "rating"], name="snapshot_rating_unique")]
