@@ -25,6 +25,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from feedback.arena import tasks as arena_tasks
 from inference.snapshot import snapshot_dir
 from models_hub.models import Commit, TreeEntry
 from models_hub.storage.blobs import blob_open
@@ -209,6 +210,8 @@ def training_run_execute(*, run_id: int, task_id: str = "") -> str:
     ):
         return "lease lost"
     throughput_record(device=result.device, method=run.method, tokens_per_second=result.tokens_per_second)
+    # The arena's promotion gate: blind battles of the new revision against main on held-out prompts.
+    transaction.on_commit(lambda: arena_tasks.run_battles_open.delay(run.pk), robust=True)
     shutil.rmtree(folder, ignore_errors=True)
     return "succeeded"
 

@@ -74,6 +74,12 @@ def _moved(head: Commit) -> Conflict:
     return Conflict(f"main moved while this was being done (it was at {head.short_oid}): look again and retry.")
 
 
+def arena_evidence(run: TrainingRun) -> dict | None:
+    from feedback.arena.promotion import run_evidence
+
+    return run_evidence(run)
+
+
 def run_evidence(run: TrainingRun) -> dict:
     """What a promotion of `run` rests on: its lineage and its evaluation against the parent."""
     return {
@@ -83,6 +89,7 @@ def run_evidence(run: TrainingRun) -> dict:
         "dataset": f"{run.dataset_repository.repo_id}@{run.dataset_commit.oid}",
         "output": run.output_commit.oid if run.output_commit else None,
         "metrics": run.metrics or {},
+        "head_to_head": arena_evidence(run),  # blind battles against main, when they were opened
     }
 
 

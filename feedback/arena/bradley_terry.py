@@ -192,6 +192,10 @@ def fit_leaderboard(
         boot = np.concatenate(samples)
         tail = 100 * (1 - level) / 2
         low, high = np.percentile(boot, [tail, 100 - tail], axis=0)
+        # Never narrower than the normal approximation from the curvature: resampling one battle always gives
+        # the same outcome, so a bootstrap alone would show a handful of votes as a precise rating.
+        spread = _normal_quantile(level) * SCALE * _centred_sd(inverse)
+        low, high = np.minimum(low, ratings - spread), np.maximum(high, ratings + spread)
     else:
         low, high = ratings.copy(), ratings.copy()
     battles = np.bincount(counts.first, weights=counts.battles, minlength=size) + np.bincount(
@@ -199,6 +203,22 @@ def fit_leaderboard(
     )
     battles = battles.astype(np.int64)
     return Leaderboard(ratings, low, high, battles, interval_ranks(low, high, battles >= max(min_battles, 1)), theta)
+
+
+def _centred_sd(inverse: np.ndarray) -> np.ndarray:
+    """Standard deviations of log-strengths measured from their mean, from the inverse Newton matrix."""
+    size = inverse.shape[0]
+    centre = np.eye(size) - 1.0 / size
+    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", centre, inverse, centre), 0.0))
+
+
+def _normal_quantile(level: float) -> float:
+    """The two-sided standard normal quantile for `level` (1.96 for 0.95), by bisection on erf."""
+    low, high = 0.0, 10.0
+    for _ in range(80):
+        middle = (low + high) / 2
+        low, high = (middle, high) if math.erf(middle / math.sqrt(2)) < level else (low, middle)
+    return (low + high) / 2
 
 
 def interval_ranks(low: np.ndarray, high: np.ndarray, ranked: np.ndarray) -> np.ndarray:

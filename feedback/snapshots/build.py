@@ -105,11 +105,15 @@ def candidate_ratings(model: Repository, filters: SnapshotFilters) -> QuerySet[R
 def battle_records(
     model: Repository, filters: SnapshotFilters, pseudonym: Callable[[int, str | None], str]
 ) -> Iterator[dict]:
-    """Battle outcomes as preference records ({"p", "s", "battle": {...}}, see rows.py), when battles exist.
+    """Battle outcomes as preference records ({"p", "s", "battle": {...}}, see rows.py), from the arena."""
+    from feedback.arena.snapshot_rows import battle_records as arena_battle_records
 
-    The arena fills this in; until then there are none.
-    """
-    return iter(())
+    return arena_battle_records(model, filters, pseudonym)
+
+
+def has_battle_rows(model: Repository, filters: SnapshotFilters) -> bool:
+    """Whether the arena has at least one battle outcome for the snapshot (it may then hold battles only)."""
+    return filters.include_battles and next(iter(battle_records(model, filters, lambda *_: "")), None) is not None
 
 
 class HashedFile:
@@ -248,14 +252,16 @@ def build_files(
             record = reducer.record(group)
             if record is not None:
                 _append(handles[int(record["k"][:4], 16) * buckets >> 16], record)
+        battles = 0
         if filters.include_battles:
             for record in battle_records(model, filters, pseudonym):
                 record["k"] = snapshot_rows.prompt_key(record["p"], record.get("s", ""))
                 _append(handles[int(record["k"][:4], 16) * buckets >> 16], record)
+                battles += 1
     finally:
         for handle in handles:
             handle.close()
-    if not total:
+    if not total and not battles:
         raise NoRows("No ratings match these filters (model, revisions, time window, consent, hidden raters).")
     built = _write_rows(
         filters, bucket_paths, workdir, snapshot_id, lambda share: progress(READ_SHARE + (1 - READ_SHARE) * share)

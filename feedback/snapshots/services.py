@@ -83,7 +83,7 @@ def snapshot_check(
     _check_dataset_writable(user=user, dataset_id=dataset_id)
     if not isinstance(filters, SnapshotFilters):
         filters = filters_clean(model=model, data=filters)
-    if not build.candidate_ratings(model, filters).exists():
+    if not build.candidate_ratings(model, filters).exists() and not build.has_battle_rows(model, filters):
         raise BadRequest(
             f"No ratings of {model.repo_id} match these filters (revisions, time window, raters who opted out or"
             " were hidden): there is nothing to build a dataset from."

@@ -19,8 +19,7 @@
     var button = document.querySelector("[data-vote-form] button[data-key='" + key + "']");
     if (button && !button.disabled) {
       event.preventDefault();
-      button.form.querySelectorAll("button").forEach(function (b) { b.disabled = b !== button; });
-      button.form.requestSubmit(button);
+      button.click(); // a click, so htmx sends the button's value with the form
       return;
     }
     if (key === "n") {
@@ -29,6 +28,16 @@
         event.preventDefault();
         prompt.focus();
       }
+    }
+  });
+
+  // A refused vote (409 already voted or not finished, 429 daily limit) comes back as the battle with the reason.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var status = event.detail.xhr.status;
+    if (source && source.closest && source.closest("[data-vote-form]") && status >= 400 && status < 500) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
     }
   });
 })();

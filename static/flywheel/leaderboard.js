@@ -24,7 +24,7 @@
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
-        scales: { x: { title: { display: true, text: "Rating (mean 1000)" } } },
+        scales: { x: { beginAtZero: false, title: { display: true, text: "Rating (mean 1000)" } } },
       },
     });
   });

@@ -6,6 +6,9 @@ import pytest
 import yaml
 
 from conftest import make_user
+from feedback.arena.models import Battle
+from inference.models import Generation
+from inference.services import generation_cancel
 from inference.tests.conftest import make_model_repo
 from models_hub.cards import split_card
 from models_hub.models import Ref, TreeEntry
@@ -71,6 +74,10 @@ def test_an_sft_run_commits_weights_tokenizer_and_a_card_with_lineage_to_its_bra
     # main did not move: promotion is a separate, deliberate step.
     assert Ref.objects.get(repository=model, kind=Ref.Kind.BRANCH, name="main").commit == run.base_commit
     assert DeviceThroughput.objects.get(device="cpu", method="sft").tokens_per_second > 0
+    # The arena's promotion gate: blind battles of run-<id> against main on the 3 held-out prompts.
+    assert wait_for(lambda: Battle.objects.filter(pin__training_run_id=run.pk).count() == 3)
+    for generation in Generation.objects.unfinished():  # their outputs are the arena's tests' subject, not this one's
+        generation_cancel(generation=generation)
 
 
 def test_a_dpo_run_with_lora_reports_preference_metrics(celery_worker, tiny_model_files):

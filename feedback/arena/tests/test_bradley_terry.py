@@ -139,3 +139,14 @@ def test_a_voter_who_turns_adversarial_late_is_still_flagged():
 
 def test_votes_on_near_even_pairs_are_not_evidence():
     assert bt.voter_test(np.full(500, 0.45)).votes == 0
+
+
+def test_a_handful_of_votes_never_looks_precise():
+    """Resampling one battle always gives the same outcome; the interval is still that of one battle."""
+    one = bt.fit_leaderboard(bt.pair_counts(np.array([0]), np.array([1]), np.array([1.0]), None, 2), rounds=200)
+    many = bt.fit_leaderboard(
+        bt.pair_counts(np.zeros(400, int), np.ones(400, int), np.r_[np.ones(240), np.zeros(160)], None, 2), rounds=200
+    )
+
+    assert (one.ci_high - one.ci_low > 600).all()
+    assert (many.ci_high - many.ci_low < 100).all()
