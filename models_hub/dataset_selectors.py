@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from models_hub.dataset_files import rows as file_rows
+from models_hub.dataset_files.layout import file_format
 from models_hub.errors import BadRequest
 from models_hub.models import Commit, DataFileCheck, DatasetValidation, TreeEntry
 from models_hub.storage.blobs import blob_open
@@ -171,14 +172,12 @@ class RowsPage:
 def _files_of(split: SplitReport, commit: Commit) -> list[tuple[str, DataFileCheck]]:
     """(path, check) of the split's checked files, in order: two queries."""
     entries = dict(TreeEntry.objects.filter(commit=commit, path__in=split.files).values_list("path", "blob_id"))
-    from models_hub.dataset_files.layout import file_format
-    from models_hub.dataset_files.report import VALIDATOR_VERSION
-
+    # The newest check of each file: a report written before the validator changed still finds its rows.
     checks = {
         (check.blob_id, check.file_format): check
-        for check in DataFileCheck.objects.filter(
-            blob_id__in=set(entries.values()), validator_version=VALIDATOR_VERSION
-        ).select_related("blob")
+        for check in DataFileCheck.objects.filter(blob_id__in=set(entries.values()))
+        .select_related("blob")
+        .order_by("validator_version")
     }
     found = []
     for path in split.files:

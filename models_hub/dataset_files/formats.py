@@ -15,12 +15,27 @@ FORMAT_LABELS = {
 }
 
 
-def training_formats(kinds: dict[str, str]) -> list[str]:
-    """Every format the columns (name → kind) fit, most specific first."""
-    texty = {STRING, LIST}  # a prompt or completion may be text or a conversation
+def is_conversation(nested_type: str) -> bool:
+    """Whether an Arrow list type holds chat turns: objects with a role and a content."""
+    return (
+        nested_type.startswith("list<")
+        and "struct<" in nested_type
+        and "role:" in nested_type
+        and "content:" in nested_type
+    )
+
+
+def training_formats(kinds: dict[str, str], nested_types: dict[str, str] | None = None) -> list[str]:
+    """Every format the columns (name → kind; lists' Arrow types when known) fit, most specific first."""
+    nested_types = nested_types or {}
 
     def has(name: str, allowed: set[str]) -> bool:
-        return kinds.get(name) in allowed
+        if kinds.get(name) not in allowed:
+            return False
+        nested = nested_types.get(name)  # None: not known, taken on trust
+        return kinds[name] != LIST or nested is None or is_conversation(nested)
+
+    texty = {STRING, LIST}  # a prompt or completion may be text or a conversation
 
     found = []
     if has("chosen", texty) and has("rejected", texty):

@@ -85,6 +85,9 @@ def _bucket_label(index: int) -> str:
 class ColumnSketch:
     name: str
     kind: str = NULL
+    # For lists and objects, the Arrow type of the first values seen ("list<item: struct<role: string, ...>>"):
+    # what a chat `messages` column must look like.
+    nested_type: str = ""
     values: int = 0  # non-null values seen
     num_min: float | None = None
     num_max: float | None = None
@@ -113,6 +116,8 @@ class ColumnSketch:
         present = len(array) - array.null_count
         if present == 0:
             return
+        if kind in (LIST, OBJECT) and not self.nested_type:
+            self.nested_type = str(array.type)[:500]
         self.values += present
         if kind in NUMERIC:
             self._add_numbers(array.cast(pa.float64()))
@@ -179,6 +184,7 @@ class ColumnSketch:
     # -- merging and reporting ---------------------------------------------------------------------
 
     def merge(self, other: ColumnSketch) -> None:
+        self.nested_type = self.nested_type or other.nested_type
         merged = merge_kinds(self.kind, other.kind)
         self.kind = merged if merged is not None else STRING
         self.values += other.values
@@ -215,6 +221,7 @@ class ColumnSketch:
             "len": [self.len_min, self.len_max, self.len_sum, self.len_count],
             "len_buckets": self.len_buckets,
             "counts": self.counts,
+            "nested_type": self.nested_type,
         }
 
     @classmethod
@@ -225,11 +232,14 @@ class ColumnSketch:
         sketch.len_min, sketch.len_max, sketch.len_sum, sketch.len_count = state["len"]
         sketch.len_buckets = list(state["len_buckets"])
         sketch.counts = dict(state["counts"]) if state["counts"] is not None else None
+        sketch.nested_type = state.get("nested_type", "")
         return sketch
 
     def summary(self, rows: int) -> dict:
         """What the report shows of this column among `rows` rows."""
         out: dict = {"name": self.name, "type": self.kind, "nulls": max(rows - self.values, 0)}
+        if self.nested_type:
+            out["nested_type"] = self.nested_type
         if self.num_count:
             out["numbers"] = {
                 "min": self.num_min,

@@ -222,7 +222,7 @@ def _split_report(config: layout.ConfigFiles, split: layout.SplitFiles, checks: 
             )
         )
     kinds = {name: sketch.kind for name, sketch in columns.items()}
-    found = formats.training_formats(kinds)
+    found = formats.training_formats(kinds, {name: sketch.nested_type for name, sketch in columns.items()})
     return {
         "name": split.name,
         "files": split.files,

@@ -262,3 +262,11 @@ def test_a_huge_record_is_not_decoded_for_a_page():
     records = list(read_records(io.BytesIO(data), "jsonl"))
     assert records[1].values is None and "too long to show" in records[1].error
     assert records[2].values == {"text": "after"} and records[2].line == 3
+
+
+def test_messages_must_be_chat_turns():
+    chat = validate_jsonl(io.BytesIO(jsonl_bytes([{"messages": [{"role": "user", "content": "hi"}]}])))
+    words = validate_jsonl(io.BytesIO(jsonl_bytes([{"messages": ["hi", "there"]}])))
+    types = {name: sketch.nested_type for name, sketch in chat.columns.items()}
+    assert training_formats({"messages": "list"}, types) == ["messages"]
+    assert training_formats({"messages": "list"}, {"messages": words.columns["messages"].nested_type}) == []
