@@ -61,6 +61,9 @@ def test_the_demo_maintainer_retrains_from_the_admin_panel_watches_and_promotes(
     page.locator("#id_max_length").dispatch_event("change")  # htmx checks the run as the form changes
     page.wait_for_selector("#run-plan:has-text('Estimated time')")
     assert "24 training rows" in page.inner_text("#run-plan")
+    assert page.evaluate("window.__cspViolations") == []  # the admin page, htmx and the check, under the policy
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "training-retrain-form.png"), full_page=True)
     page.click("#start-run")
 
     page.wait_for_url("**/training/runs/*")
@@ -80,7 +83,7 @@ def test_the_demo_maintainer_retrains_from_the_admin_panel_watches_and_promotes(
     polls = len(page.evaluate("window.__progress"))
     page.wait_for_timeout(1000)
     assert len(page.evaluate("window.__progress")) == polls  # the finished run's page stopped polling
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert page.evaluate("window.__cspViolations") == []  # polling and the chart, under the policy
     page.screenshot(path=str(SHOTS / "training-run-succeeded.png"), full_page=True)
 
     page.fill("#promote-reason", "Lower validation loss; the samples read better.")

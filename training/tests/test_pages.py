@@ -9,7 +9,7 @@ from conftest import client_for
 from inference.tests.conftest import make_model_repo
 from training.models import Promotion, TrainingRun
 from training.tests.datasets import make_dataset_repo, sft_row, simple_sft_files, snapshot_files
-from training.tests.runs import head_of, make_model_and_dataset, make_run
+from training.tests.runs import head_of, make_model_and_dataset, make_run, safetensors_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -170,6 +170,7 @@ def test_the_start_form_checks_the_run_then_starts_it(staff, tiny_model_files):
 
     page = client.post("/training/runs/new", {**form_data(), "check": "1"})
     assert page.status_code == 200 and "Estimated time" in page.content.decode()
+    assert "{#" not in page.content.decode() and "{%" not in page.content.decode()
     assert not TrainingRun.objects.exists()  # checking starts nothing
 
     response = client.post("/training/runs/new", {**form_data(), "start": "1"})
@@ -268,3 +269,30 @@ def test_a_snapshot_the_form_cannot_build_says_why(staff):
     assert response.status_code == 400 and "Name the model" in response.content.decode()
     other = client_for(staff).get("/training/runs/new?snapshot=999&base=%3Cb%3E").content.decode()
     assert "Building snapshot" not in other and 'value="&lt;b&gt;"' in other
+
+
+@pytest.mark.parametrize("runs", [2, 6])
+def test_list_pages_take_a_bounded_number_of_queries(staff, bob, runs, django_assert_max_num_queries):
+    from feedback.snapshots import services as snapshots
+    from feedback.tests.test_snapshots import make_generation, rate
+    from training.promotions import training_run_promote
+
+    model, _ = make_model_and_dataset(staff)
+    rate(make_generation(repo=model, commit=head_of(model), prompt="Once", text=" a cat"), bob, thumb="up")
+    snapshot = snapshots.snapshot_request(user=staff, model=model, dataset_id="staffer/tiny-feedback", filters={})
+    snapshots.snapshot_build(snapshot_id=snapshot.pk)
+    snapshot.refresh_from_db()
+    for i in range(runs):
+        run = make_run(model=model, dataset=snapshot.dataset, user=staff, weights=safetensors_bytes(f"w{i}".encode()))
+        training_run_promote(run=run, user=staff, reason=f"round {i}")
+    staff_client, bob_client, base = client_for(staff), client_for(bob), model.get_absolute_url()
+    for client, url, bound in (
+        (staff_client, "/training/runs", 4),
+        (staff_client, f"{base}/promotions", 4),
+        (bob_client, f"{base}/promotions/panel", 4),
+        (bob_client, "/training/contributions", 6),
+    ):
+        with django_assert_max_num_queries(bound):
+            assert client.get(url).status_code == 200
+    text = " ".join(client_for(bob).get("/training/contributions").content.decode().split())
+    assert text.count("promoted on") == runs
