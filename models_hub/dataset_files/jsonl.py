@@ -124,7 +124,7 @@ def validate_jsonl(handle: IO[bytes], *, progress: Callable[[int], None] | None 
             continue
         if first_piece:
             first_piece = False
-            if piece.lstrip()[:1] == b"[":
+            if _is_json_array(piece):
                 report.problem(JSON_ARRAY_MESSAGE, line=1 + piece[: len(piece) - len(piece.lstrip())].count(b"\n"))
                 return report
         report.index_point(report.records, lines_before + 1, offset)
@@ -153,6 +153,20 @@ def validate_jsonl(handle: IO[bytes], *, progress: Callable[[int], None] | None 
         if progress is not None:
             progress(offset + len(piece))
     return report
+
+
+def _is_json_array(first_piece: bytes) -> bool:
+    """Whether the file is one JSON array (over several lines, or alone on its line), rather than lines that
+    each happen to hold an array (reported line by line as not being objects)."""
+    text = first_piece.lstrip()
+    if text[:1] != b"[":
+        return False
+    first_line, _newline, rest = text.partition(b"\n")
+    try:
+        json.loads(first_line)
+    except (ValueError, RecursionError):
+        return True  # the array goes on past its first line
+    return not rest.strip()
 
 
 def _kinds_fit(kinds: dict[str, str], schema) -> bool:

@@ -270,3 +270,10 @@ def test_messages_must_be_chat_turns():
     types = {name: sketch.nested_type for name, sketch in chat.columns.items()}
     assert training_formats({"messages": "list"}, types) == ["messages"]
     assert training_formats({"messages": "list"}, {"messages": words.columns["messages"].nested_type}) == []
+
+
+def test_lines_of_arrays_are_not_taken_for_one_json_array():
+    report = validate_jsonl(io.BytesIO(b"[1, 2]\n[3, 4]\n"))
+    assert [line for line, _message in problems(report)] == [1, 2]
+    assert "not a JSON object" in report.problems[0].message
+    assert problems(validate_jsonl(io.BytesIO(b'[{"a": 1}, {"a": 2}]')))[0][1] == jsonl.JSON_ARRAY_MESSAGE
