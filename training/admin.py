@@ -11,18 +11,16 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from models_hub.admin import RepositoryAdmin
+from models_hub.admin import ReadOnlyAdmin, RepositoryAdmin
 from models_hub.errors import HubError
 from models_hub.models import Repository
 from training import services
 from training.models import Promotion, TrainingRun
-from training.pages import flow_status, run_url
+from training.pages import run_form_page, run_url
 from training.promotions import may_manage_runs
-from training.start_flow import start_flow
 
 
 @admin.action(description="Retrain from feedback…")
@@ -36,17 +34,6 @@ def retrain_from_feedback(modeladmin, request: HttpRequest, queryset) -> HttpRes
 
 # The registry's admin knows nothing of training: the action joins it from here.
 RepositoryAdmin.actions = [*(RepositoryAdmin.actions or []), retrain_from_feedback]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(TrainingRun)
@@ -106,23 +93,8 @@ class TrainingRunAdmin(ReadOnlyAdmin):
         if not may_manage_runs(request.user):
             messages.error(request, "Only staff start training runs.")
             return redirect("admin:index")
-        flow = start_flow(request)
-        if flow.redirect_to:
-            return redirect(flow.redirect_to)
-        if flow.run is not None:
-            messages.success(request, f"Started {flow.run}: follow it here.")
-            return redirect(run_url(flow.run))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Retrain from feedback",
-            "form": flow.form,
-            "snapshot_form": flow.snapshot_form,
-            "snapshot": flow.snapshot,
-            "form_action": request.get_full_path(),
-        }
-        status = flow_status(request, flow)
-        return TemplateResponse(request, "admin/training/retrain.html", context, status=status)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Retrain from feedback"}
+        return run_form_page(request, template="admin/training/retrain.html", context=context)
 
     @admin.display(description="model", ordering="base_repository__namespace")
     def model(self, run: TrainingRun) -> str:

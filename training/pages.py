@@ -27,7 +27,7 @@ from training.forms import RunStartForm
 from training.models import TrainingRun
 from training.promotions import may_manage_runs, training_run_promote
 from training.run_progress import chart_points, duration, progress_of
-from training.start_flow import StartFlow, snapshot_get_for_staff, start_flow
+from training.start_flow import snapshot_get_for_staff, start_flow
 
 RUN_PAGE = "training/run_detail.html"
 RUNS_LISTED = 50
@@ -78,24 +78,27 @@ def run_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @staff_page
 def run_new(request: HttpRequest) -> HttpResponse:
+    return run_form_page(request, template="training/run_new.html", context={})
+
+
+def run_form_page(request: HttpRequest, *, template: str, context: dict) -> HttpResponse:
+    """The retrain form (staff page and admin panel alike): a started run opens its page, a snapshot asked for
+    comes back to the form, anything else shows the form with the check or the refusals."""
     flow = start_flow(request)
     if flow.redirect_to:
         return redirect(flow.redirect_to)
     if flow.run is not None:
-        messages.success(request, f"Started {flow.run}.")
+        messages.success(request, f"Started {flow.run}: follow it here.")
         return redirect(run_url(flow.run))
     context = {
+        **context,
         "form": flow.form,
         "snapshot_form": flow.snapshot_form,
         "snapshot": flow.snapshot,
         "form_action": request.get_full_path(),
     }
-    return render(request, "training/run_new.html", context, status=flow_status(request, flow))
-
-
-def flow_status(request: HttpRequest, flow: StartFlow) -> int:
     refused = request.method == "POST" and (flow.form.is_bound and flow.form.errors or flow.snapshot_form.errors)
-    return 400 if refused else 200
+    return render(request, template, context, status=400 if refused else 200)
 
 
 @require_safe

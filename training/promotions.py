@@ -70,8 +70,46 @@ def _commit_tree_on_main(
     )
 
 
-def _moved(head: Commit) -> Conflict:
-    return Conflict(f"main moved while this was being done (it was at {head.short_oid}): look again and retry.")
+def _move_main(
+    *,
+    repo: Repository,
+    kind: str,
+    head: Commit,
+    source: Commit,
+    fast_forward: bool,
+    title: str,
+    run: TrainingRun | None,
+    user: User,
+    reason: str,
+    evidence: dict,
+) -> Promotion:
+    """Give main `source`'s files (moving the branch itself when `fast_forward`, else by a new commit) and record
+    it, together; Conflict when main is no longer at `head`."""
+    try:
+        with transaction.atomic():
+            if fast_forward:
+                new_head = hub.branch_fast_forward(repo=repo, branch="main", to_commit=source, expected_oid=head.oid)
+            else:
+                new_head = _commit_tree_on_main(
+                    repo=repo, head=head, source=source, user=user, title=title, description=reason
+                )
+            return Promotion.objects.create(
+                repository=repo,
+                kind=kind,
+                from_commit=head,
+                to_commit=new_head,
+                source_commit=source,
+                fast_forward=fast_forward,
+                run=run,
+                user=user,
+                reason=reason,
+                evidence=evidence,
+                created_at=timezone.now(),
+            )
+    except PreconditionFailed:
+        raise Conflict(
+            f"main moved while this was being done (it was at {head.short_oid}): look again and retry."
+        ) from None
 
 
 def arena_evidence(run: TrainingRun) -> dict | None:
@@ -108,35 +146,18 @@ def training_run_promote(*, run: TrainingRun, user: User, reason: str) -> Promot
     head = main_head(repo)
     if _tree(head) == _tree(output):
         raise Conflict(f"main already holds the files of run-{run.pk} (at {head.short_oid}).")
-    fast_forward = head.pk == run.base_commit_id and hub.descends_from(output, head)
-    try:
-        with transaction.atomic():
-            if fast_forward:
-                new_head = hub.branch_fast_forward(repo=repo, branch="main", to_commit=output, expected_oid=head.oid)
-            else:
-                new_head = _commit_tree_on_main(
-                    repo=repo,
-                    head=head,
-                    source=output,
-                    user=user,
-                    title=f"Promote run-{run.pk} ({output.short_oid})",
-                    description=reason,
-                )
-            return Promotion.objects.create(
-                repository=repo,
-                kind=Promotion.Kind.PROMOTE,
-                from_commit=head,
-                to_commit=new_head,
-                source_commit=output,
-                fast_forward=fast_forward,
-                run=run,
-                user=user,
-                reason=reason,
-                evidence=run_evidence(run),
-                created_at=timezone.now(),
-            )
-    except PreconditionFailed:
-        raise _moved(head) from None
+    return _move_main(
+        repo=repo,
+        kind=Promotion.Kind.PROMOTE,
+        head=head,
+        source=output,
+        fast_forward=head.pk == run.base_commit_id and hub.descends_from(output, head),
+        title=f"Promote run-{run.pk} ({output.short_oid})",
+        run=run,
+        user=user,
+        reason=reason,
+        evidence=run_evidence(run),
+    )
 
 
 def _was_on_main(repo: Repository, head: Commit, commit: Commit) -> bool:
@@ -156,29 +177,15 @@ def promotion_rollback(*, repo: Repository, to_commit: Commit, user: User, reaso
         raise Conflict(f"main already holds the files of {to_commit.short_oid}.")
     if not _was_on_main(repo, head, to_commit):
         raise BadRequest(f"{to_commit.short_oid} was never on main: roll back only to a revision main has held.")
-    run = TrainingRun.objects.filter(base_repository=repo, output_commit=to_commit).order_by("-pk").first()
-    try:
-        with transaction.atomic():
-            new_head = _commit_tree_on_main(
-                repo=repo,
-                head=head,
-                source=to_commit,
-                user=user,
-                title=f"Roll back to {to_commit.short_oid}",
-                description=reason,
-            )
-            return Promotion.objects.create(
-                repository=repo,
-                kind=Promotion.Kind.ROLLBACK,
-                from_commit=head,
-                to_commit=new_head,
-                source_commit=to_commit,
-                fast_forward=False,
-                run=run,
-                user=user,
-                reason=reason,
-                evidence={"rolled_back": head.oid, "restored": to_commit.oid},
-                created_at=timezone.now(),
-            )
-    except PreconditionFailed:
-        raise _moved(head) from None
+    return _move_main(
+        repo=repo,
+        kind=Promotion.Kind.ROLLBACK,
+        head=head,
+        source=to_commit,
+        fast_forward=False,
+        title=f"Roll back to {to_commit.short_oid}",
+        run=TrainingRun.objects.filter(base_repository=repo, output_commit=to_commit).order_by("-pk").first(),
+        user=user,
+        reason=reason,
+        evidence={"rolled_back": head.oid, "restored": to_commit.oid},
+    )
