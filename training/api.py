@@ -11,9 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from models_hub.api.common import ERRORS, Unauthorized, api_writer
+from models_hub.api.common import ERRORS, api_staff
 from models_hub.card_schema import is_repo_id
-from models_hub.errors import BadRequest, Forbidden
+from models_hub.errors import BadRequest
 from models_hub.models import Repository
 from models_hub.selectors import repo_access_for
 from training import services
@@ -110,12 +110,7 @@ def run_data(run: TrainingRun) -> dict:
 
 
 def _staff(request: Request, *, write: bool = False) -> User:
-    user = api_writer(request) if write else request.user
-    if not user.is_authenticated:
-        raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
-    if not user.is_staff:
-        raise Forbidden("Only staff start, follow and cancel training runs.")
-    return user
+    return api_staff(request, write=write, refusal="Only staff start, follow and cancel training runs.")
 
 
 def _repo(user: User, value: object, *, kind: str, field: str) -> Repository:

@@ -12,8 +12,8 @@ from accounts.models import User
 from feedback.snapshots import selectors, services
 from feedback.snapshots.filters import MAX_VALIDATION_FRACTION
 from feedback.snapshots.models import COUNT_NAMES, FeedbackSnapshot
-from models_hub.api.common import ERRORS, Unauthorized, api_writer
-from models_hub.errors import BadRequest, Forbidden
+from models_hub.api.common import ERRORS, api_staff
+from models_hub.errors import BadRequest
 
 
 class SnapshotRequestSerializer(serializers.Serializer):
@@ -90,12 +90,7 @@ def snapshot_data(snapshot: FeedbackSnapshot) -> dict:
 
 
 def _staff(request: Request, *, write: bool = False) -> User:
-    user = api_writer(request) if write else request.user
-    if not user.is_authenticated:
-        raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
-    if not user.is_staff:
-        raise Forbidden("Only staff build and read feedback snapshots.")
-    return user
+    return api_staff(request, write=write, refusal="Only staff build and read feedback snapshots.")
 
 
 class SnapshotCreateApi(APIView):

@@ -32,6 +32,16 @@ def api_writer(request: Request) -> User:
     return request.user
 
 
+def api_staff(request: Request, *, write: bool = False, refusal: str) -> User:
+    """The caller if they are staff (401 anonymous, 403 `refusal` otherwise); `write`: as api_writer too."""
+    user = api_writer(request) if write else request.user
+    if not user.is_authenticated:
+        raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
+    if not user.is_staff:
+        raise Forbidden(refusal)
+    return user
+
+
 def _kind(kind: str) -> str:
     if kind not in Repository.Kind.values:
         raise RepoNotFound(f"Unknown repository type '{kind}': use 'model' or 'dataset'.")
