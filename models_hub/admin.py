@@ -14,6 +14,7 @@ from models_hub.models import (
     AccessRequest,
     Blob,
     Commit,
+    DatasetValidation,
     Like,
     Ref,
     RepoRedirect,
@@ -173,3 +174,30 @@ class AccessRequestAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "repository__namespace", "repository__name"]
     raw_id_fields = ["repository", "user", "decided_by"]
     show_full_result_count = False
+
+
+@admin.register(DatasetValidation)
+class DatasetValidationAdmin(ReadOnlyAdmin):
+    list_display = ["commit", "repository", "status", "problem_count", "created_at", "finished_at", "attempts"]
+    list_filter = ["status"]
+    list_select_related = ["commit__repository"]
+    raw_id_fields = ["commit"]
+    readonly_fields = ["commit", "status", "report", "bytes_total", "bytes_done", "attempts", "created_at", "started_at",
+                       "heartbeat_at", "finished_at"]  # fmt: skip
+    actions = ["validate_again"]
+    show_full_result_count = False
+
+    @admin.display(description="Repository")
+    def repository(self, validation: DatasetValidation) -> str:
+        return validation.commit.repository.repo_id
+
+    @admin.display(description="Problems")
+    def problem_count(self, validation: DatasetValidation) -> int | None:
+        return validation.report.get("problem_count") if validation.is_finished else None
+
+    @admin.action(description="Validate again (after the validator changed)")
+    def validate_again(self, request, queryset) -> None:
+        from models_hub.services.dataset_validation import dataset_validations_restart
+
+        queued = dataset_validations_restart(validation_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{queued} validation{'s' if queued != 1 else ''} queued again.")

@@ -56,6 +56,25 @@ def dataset_validation_report(*, commit: Commit) -> DatasetReport:
     return report
 
 
+def dataset_validations_restart(*, validation_ids: list[int]) -> int:
+    """Validate these commits again (after the validator changed): each is queued and sent to a worker; files
+    this validator version already checked are not read again. Running ones are left alone."""
+    from models_hub.tasks import dataset_validate
+
+    Status = DatasetValidation.Status
+    ids = list(
+        DatasetValidation.objects.filter(pk__in=validation_ids)
+        .exclude(status=Status.RUNNING)
+        .values_list("pk", flat=True)
+    )
+    DatasetValidation.objects.filter(pk__in=ids).update(
+        status=Status.QUEUED, created_at=timezone.now(), started_at=None, finished_at=None, bytes_done=0
+    )
+    for validation_id in ids:
+        transaction.on_commit(lambda validation_id=validation_id: dataset_validate.delay(validation_id), robust=True)
+    return len(ids)
+
+
 def dataset_validations_resend(*, limit: int = 100) -> int:
     """Send the task again for validations whose message was lost (queued for long) or whose worker died
     (heartbeat stale): run by Celery beat. A validation that is running fine ignores the extra message."""

@@ -165,3 +165,23 @@ def test_lost_and_stale_validations_are_sent_again_and_a_dead_run_is_taken_over(
     dataset_validation_run(validation_id=validation.pk)
     validation.refresh_from_db()
     assert (validation.status, validation.attempts) == (DatasetValidation.Status.VALID, 1)
+
+
+def test_staff_validate_a_commit_again_from_the_admin(alice):
+    from conftest import client_for, make_user
+
+    repo = make_repo(owner=alice, name="again", kind="dataset")
+    commit = make_commit(repo=repo, author=alice, files={"train.jsonl": b'{"text": "a"}\n'})
+    validation = validate(commit)
+    admin = make_user("root", is_staff=True, is_superuser=True)
+    client = client_for(admin)
+    assert client.get("/admin/models_hub/datasetvalidation/").status_code == 200
+    response = client.post(
+        "/admin/models_hub/datasetvalidation/",
+        {"action": "validate_again", "_selected_action": [validation.pk]},
+        follow=True,
+    )
+    assert "1 validation queued again." in response.content.decode()
+    assert dataset_validation_for(commit).status == "pending"
+    dataset_validation_run(validation_id=validation.pk)
+    assert dataset_validation_for(commit).status == "valid"
