@@ -230,8 +230,8 @@ if CELERY_BROKER_URL == "filesystem://":
         "store_processed": False,
         # kombu's default is a "control" folder in the current directory (broadcasts such as worker pings).
         "control_folder": str(_broker_dir / "control"),
-        # kombu polls the folder (1 s by default); generation is interactive, so look every 50 ms.
-        "polling_interval": 0.05,
+        # kombu polls the folder (1 s by default); generation is interactive, so look every 10 ms.
+        "polling_interval": 0.01,
     }
     # kombu creates none of these folders itself.
     for _folder in ("queue", "processed", "control"):
@@ -289,7 +289,8 @@ FLYWHEEL_PROMPT_SET_MAX_BYTES = env_int("FLYWHEEL_PROMPT_SET_MAX_BYTES", 20 * 10
 FLYWHEEL_PROMPT_SET_MAX_PROMPTS = env_int("FLYWHEEL_PROMPT_SET_MAX_PROMPTS", 10_000)
 FLYWHEEL_INFERENCE_MEMORY_BYTES = env_int("FLYWHEEL_INFERENCE_MEMORY_BYTES", 4 * 1024**3)
 FLYWHEEL_MAX_BATCH = env_int("FLYWHEEL_MAX_BATCH", 16)
-FLYWHEEL_BATCH_WINDOW_MS = env_int("FLYWHEEL_BATCH_WINDOW_MS", 20)
+# A wait before a batch starts; 0 by default, since later requests join a running batch between steps.
+FLYWHEEL_BATCH_WINDOW_MS = env_int("FLYWHEEL_BATCH_WINDOW_MS", 0)
 # Training (training/): torch threads per training worker (0: every core), how often progress is written, when a
 # silent run is taken for dead, how often it may resume, and the fewest train rows a run accepts.
 FLYWHEEL_TRAINING_THREADS = env_int("FLYWHEEL_TRAINING_THREADS", 0)

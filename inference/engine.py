@@ -11,7 +11,6 @@ requests shared the batch), rows can be stopped one by one, and tokens are hande
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ class Request:
     params: SamplingParams
     on_text: Callable[[str, int], None] = lambda text, tokens: None
     should_stop: Callable[[], bool] = lambda: False
+    on_end: Callable[[Request], None] = lambda request: None
     stop: Sequence[str] = ()
     text: str = ""
     completion_ids: list[int] = field(default_factory=list)
@@ -187,77 +187,21 @@ def _final_text(text: str, stops: Sequence[str]) -> str:
     return cut if stopped else text
 
 
-def generate_batch(loaded: LoadedModel, requests: Sequence[Request], *, text_interval: float = 0.05) -> None:
-    """Generate for every request at once (left-padded), updating each request in place.
+def generate_batch(
+    loaded: LoadedModel,
+    requests: Sequence[Request],
+    *,
+    text_interval: float = 0.05,
+    admit: Callable[[int], Sequence[Request]] | None = None,
+) -> None:
+    """Generate for every request, updating each in place (continuous batching: `inference.batch`).
 
-    `on_text` is called at most every `text_interval` seconds per row, and once more when the row ends.
+    `on_text` is called at most every `text_interval` seconds per row and once more when the row ends, then
+    `on_end`. Between decode steps `admit(number of rows running)` may return more requests, which join.
     """
-    import torch
+    from inference.batch import run
 
-    model, tokenizer, device = loaded.model, loaded.tokenizer, loaded.device
-    eos_ids = _eos_ids(loaded)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos_ids[0] if eos_ids else 0)
-    rows = list(requests)
-    longest = max(len(r.prompt_ids) for r in rows)
-    input_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(rows), longest), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, longest - len(row.prompt_ids) :] = torch.tensor(row.prompt_ids, dtype=torch.long)
-        attention[i, longest - len(row.prompt_ids) :] = 1
-    input_ids, attention = input_ids.to(device), attention.to(device)
-    generators = [torch.Generator().manual_seed(row.params.seed) for row in rows]
-    active = [True] * len(rows)
-    last_sent = [0.0] * len(rows)
-    steps = max(r.params.max_new_tokens for r in rows)
-    past = None
-    step_ids = input_ids
-    for _ in range(steps):
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)[:, -step_ids.shape[1] :]
-        out = model(
-            input_ids=step_ids, attention_mask=attention, position_ids=positions, past_key_values=past, use_cache=True
-        )
-        past = out.past_key_values
-        logits = out.logits[:, -1, :].float()
-        next_ids = torch.full((len(rows),), pad_id, dtype=torch.long)
-        now = time.monotonic()
-        for i, row in enumerate(rows):
-            if not active[i]:
-                continue
-            if row.should_stop():
-                active[i], row.finish_reason = False, "cancelled"
-                row.text = _final_text(tokenizer.decode(row.completion_ids, skip_special_tokens=True), row.stop)
-                row.on_text(row.text, len(row.completion_ids))
-                continue
-            token = _sample_row(logits[i].clone(), row.params, row.prompt_ids + row.completion_ids, generators[i])
-            if token in eos_ids:
-                active[i], row.finish_reason = False, "stop"
-                row.text = _final_text(tokenizer.decode(row.completion_ids, skip_special_tokens=True), row.stop)
-                row.on_text(row.text, len(row.completion_ids))
-                continue
-            next_ids[i] = token
-            row.completion_ids.append(token)
-            row.first_token_at = row.first_token_at or now
-            done = len(row.completion_ids) >= row.params.max_new_tokens
-            due = now - last_sent[i] >= text_interval
-            # Decoding the whole completion costs more as it grows: only when the text is needed.
-            if not (row.stop or done or due):
-                continue
-            decoded = tokenizer.decode(row.completion_ids, skip_special_tokens=True)
-            row.text, stopped = visible_text(decoded, row.stop)
-            if stopped:
-                active[i], row.finish_reason = False, "stop"
-                row.on_text(row.text, len(row.completion_ids))
-            elif done:
-                active[i], row.finish_reason = False, "length"
-                row.text = decoded
-                row.on_text(row.text, len(row.completion_ids))
-            elif due:
-                last_sent[i] = now
-                row.on_text(row.text, len(row.completion_ids))
-        if not any(active):
-            break
-        step_ids = next_ids.unsqueeze(1).to(device)
-        attention = torch.cat([attention, torch.ones((len(rows), 1), dtype=torch.long, device=device)], dim=1)
+    run(loaded, requests, text_interval=text_interval, admit=admit)
 
 
 def _eos_ids(loaded: LoadedModel) -> list[int]:

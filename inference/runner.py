@@ -1,16 +1,16 @@
 """The inference worker: claim a generation, batch the ones queued for the same commit, run, record.
 
 The ORM adapter around `inference.engine` (pure ML). A worker process keeps loaded models in an LRU,
-so a revision is loaded once. Requests for one commit that are queued together run as one batch
-(dynamic batching): the first task to claim drains the queue of that commit, and the tasks of the
-generations it took find them claimed and return.
+so a revision is loaded once. Requests for one commit share one batch (continuous batching): the
+first task to claim takes what is queued for that commit, and while the batch runs, generations queued later
+join it between decode steps (`inference.batch`); the tasks of the generations it took find them claimed and
+return. Each generation is marked finished as soon as its own row ends.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from datetime import datetime
 
 from django.conf import settings
@@ -21,6 +21,7 @@ from inference.models import Generation
 log = logging.getLogger(__name__)
 _models = None
 CANCEL_CHECK_SECONDS = 0.1
+ADMIT_CHECK_SECONDS = 0.02  # how often a running batch looks for newly queued generations of its commit
 
 
 def model_cache():
@@ -48,7 +49,7 @@ def generation_run(*, generation_id: str) -> int:
     first = Generation.objects.filter(pk=generation_id, status=Generation.Status.QUEUED).values("commit_id").first()
     if first is None:
         return 0
-    # A short wait lets requests sent together arrive, so they share the batch.
+    # Optional: later arrivals join the running batch anyway, so the default window is 0.
     time.sleep(settings.FLYWHEEL_BATCH_WINDOW_MS / 1000)
     others = list(
         Generation.objects.filter(status=Generation.Status.QUEUED, commit_id=first["commit_id"])
@@ -59,6 +60,7 @@ def generation_run(*, generation_id: str) -> int:
     batch = _claim([generation_id, *others], timezone.now())
     if not batch:
         return 0
+    taken = [g.pk for g in batch]  # grows as generations join the running batch
     try:
         if settings.FLYWHEEL_INFERENCE_URL:
             from inference.remote import run_remote
@@ -66,13 +68,13 @@ def generation_run(*, generation_id: str) -> int:
             for generation in batch:
                 run_remote(generation)
         else:
-            _run_local(batch)
+            _run_local(batch, taken)
     except Exception as exc:  # the reason goes to the people waiting; nothing is left running
         log.exception("Generation batch failed")
-        Generation.objects.filter(pk__in=[g.pk for g in batch], status=Generation.Status.RUNNING).update(
+        Generation.objects.filter(pk__in=taken, status=Generation.Status.RUNNING).update(
             status=Generation.Status.FAILED, error=_reason(exc), finished_at=timezone.now()
         )
-    return len(batch)
+    return len(taken)
 
 
 def _reason(exc: Exception) -> str:
@@ -109,34 +111,52 @@ class _Row:
         return self.cancelled
 
 
-def _run_local(batch: list[Generation]) -> None:
-    from inference.engine import Request, SamplingParams, encode_prompt, generate_batch, load_model
+def _run_local(batch: list[Generation], taken: list) -> None:
+    from inference.engine import generate_batch, load_model
     from inference.snapshot import snapshot_dir
 
     commit = batch[0].commit
     loaded = model_cache().get(commit.oid, lambda: load_model(snapshot_dir(commit)))
-    requests: dict[int, list[tuple[Generation, Request]]] = defaultdict(list)
-    for generation in batch:
+    device = f"{loaded.device} {loaded.dtype}"
+    last_look = [time.monotonic()]
+
+    def admit(running: int) -> list:
+        """Generations queued for this commit since the batch started join it (continuous batching)."""
+        room = settings.FLYWHEEL_MAX_BATCH - running
+        now = time.monotonic()
+        if room <= 0 or now - last_look[0] < ADMIT_CHECK_SECONDS:
+            return []
+        last_look[0] = now
+        pks = list(
+            Generation.objects.filter(status=Generation.Status.QUEUED, commit_id=commit.pk)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:room]
+        )
+        if not pks:
+            return []
+        joining = _claim(pks, timezone.now())
+        taken.extend(g.pk for g in joining)
+        return _requests(loaded, joining, device)
+
+    generate_batch(loaded, _requests(loaded, batch, device), admit=admit)
+
+
+def _requests(loaded, generations: list[Generation], device: str) -> list:
+    """An engine request for each generation whose prompt fits the model (the others fail with the reason); each
+    is marked finished the moment its row ends, whatever the rest of the batch still does."""
+    from inference.engine import Request, SamplingParams, encode_prompt
+
+    requests = []
+    for generation in generations:
         ids = encode_prompt(
             loaded, prompt=generation.prompt, system=generation.system_prompt, messages=generation.messages
         )
-        room = loaded.max_positions - generation.max_new_tokens
-        if len(ids) > room:
+        if len(ids) > loaded.max_positions - generation.max_new_tokens:
             _finish(generation, status=Generation.Status.FAILED, error=_too_long(len(ids), loaded.max_positions))
             continue
         row = _Row(generation)
-        request = Request(
-            prompt_ids=ids,
-            params=SamplingParams(**generation.sampling()),
-            on_text=row.on_text,
-            should_stop=row.should_stop,
-            stop=generation.stop,
-        )
-        # Rows of one length run together: no padding, so a seed gives the same text alone or batched.
-        requests[len(ids)].append((generation, request))
-    for group in requests.values():
-        generate_batch(loaded, [request for _, request in group])
-        for generation, request in group:
+
+        def on_end(request, generation=generation) -> None:
             _finish(
                 generation,
                 status=Generation.Status.CANCELLED if request.finish_reason == "cancelled" else Generation.Status.DONE,
@@ -144,8 +164,20 @@ def _run_local(batch: list[Generation]) -> None:
                 finish_reason=request.finish_reason,
                 prompt_tokens=len(request.prompt_ids),
                 completion_tokens=len(request.completion_ids),
-                device=f"{loaded.device} {loaded.dtype}",
+                device=device,
             )
+
+        requests.append(
+            Request(
+                prompt_ids=ids,
+                params=SamplingParams(**generation.sampling()),
+                on_text=row.on_text,
+                should_stop=row.should_stop,
+                on_end=on_end,
+                stop=generation.stop,
+            )
+        )
+    return requests
 
 
 def _too_long(tokens: int, limit: int) -> str:

@@ -106,3 +106,49 @@ def test_a_folder_that_is_not_a_causal_lm_is_refused(tmp_path):
 
     with pytest.raises(engine.NotACausalLM, match="not a causal language model"):
         engine.load_model(tmp_path)
+
+
+def _request(loaded, prompt: str, **params) -> engine.Request:
+    return engine.Request(
+        prompt_ids=engine.encode_prompt(loaded, prompt=prompt), params=engine.SamplingParams(**params)
+    )
+
+
+def test_a_row_that_joins_a_running_batch_gives_the_same_text_as_alone(loaded):
+    """Continuous batching: the newcomer's cache is left-padded and stacked under the running rows'."""
+    params = {"max_new_tokens": 20, "temperature": 0.9, "repetition_penalty": 1.2}
+    alone = run(loaded, "The dog", seed=3, **params)
+    early_alone = [run(loaded, "Once upon a time there", seed=s, **params) for s in (1, 2)]
+    early = [_request(loaded, "Once upon a time there", seed=s, **params) for s in (1, 2)]
+    late = _request(loaded, "The dog", seed=3, **params)
+    running: list[int] = []
+
+    def admit(rows_running: int) -> list[engine.Request]:
+        running.append(rows_running)
+        return [late] if len(running) == 6 else []
+
+    engine.generate_batch(loaded, early, admit=admit)
+
+    assert running[5] == 2 and running[6] == 3  # it joined two running rows
+    assert late.completion_ids == alone.completion_ids and late.text == alone.text
+    assert [r.completion_ids for r in early] == [r.completion_ids for r in early_alone]
+
+
+def test_prompts_of_different_lengths_share_a_batch_and_each_row_ends_on_its_own(loaded):
+    requests = [
+        _request(loaded, prompt, max_new_tokens=n, temperature=1.0, seed=5)
+        for prompt, n in (("Once", 4), ("The cat liked to play in the garden", 12), ("One day the dog", 8))
+    ]
+    ended: list[engine.Request] = []
+    for request in requests:
+        request.on_end = ended.append
+    alone = [
+        run(loaded, p, max_new_tokens=n, temperature=1.0, seed=5)
+        for p, n in (("Once", 4), ("The cat liked to play in the garden", 12), ("One day the dog", 8))
+    ]
+
+    engine.generate_batch(loaded, requests)
+
+    assert [r.completion_ids for r in requests] == [r.completion_ids for r in alone]
+    assert sorted(map(id, ended)) == sorted(map(id, requests))  # each told once, when it ended
+    assert all(r.finish_reason in ("length", "stop") for r in requests)

@@ -83,6 +83,29 @@ def test_requests_queued_together_for_one_commit_run_as_one_batch(alice, tiny_mo
     assert generation_run(generation_id=str(generations[1].pk)) == 0
 
 
+def test_a_generation_queued_while_a_batch_runs_joins_it_and_gets_the_text_it_gets_alone(
+    celery_worker, alice, tiny_model_files
+):
+    make_model_repo(owner=alice, files=tiny_model_files)
+    client, headers = client_for(), bearer(alice)
+    running_body = {"model": "alice/tiny", "prompt": "Once", "max_new_tokens": 120, "temperature": 1.0, "seed": 1}
+    running = post(client, running_body, **headers).json()["id"]
+    assert wait_for(lambda: Generation.objects.get(pk=running).completion_tokens > 0, interval=0.005)
+    late_body = {"model": "alice/tiny", "prompt": "The cat liked", "max_new_tokens": 8, "temperature": 1.0, "seed": 9}
+
+    late = post(client, late_body, **headers).json()["id"]
+
+    assert wait_for(lambda: finished(running) and finished(late))
+    first, joined = Generation.objects.get(pk=running), Generation.objects.get(pk=late)
+    # One worker, one task at a time: the late one ran before the first ended only by joining its batch, and
+    # was marked done when its own row ended.
+    assert joined.started_at < first.finished_at and joined.finished_at < first.finished_at
+    assert (first.status, first.completion_tokens, joined.status) == ("done", 120, "done")
+    alone = post(client, late_body, **headers).json()["id"]
+    assert wait_for(lambda: finished(alone))
+    assert Generation.objects.get(pk=alone).text == joined.text and joined.text
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
