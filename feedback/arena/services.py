@@ -38,7 +38,7 @@ def prompt_hash(prompt: str) -> str:
 class Side:
     repository: Repository
     commit: Commit
-    revision: str  # as asked (a branch, a tag or a commit id): shown at the reveal
+    revision: str  # as asked (a branch, a tag or a commit id): the outputs record it, the reveal shows it
 
 
 def _check_prompt(prompt: str) -> str:
@@ -113,10 +113,13 @@ def battle_start(
     source = Generation.Source.API if user is not None else Generation.Source.BATCH
     generations = [
         generation_request(
-            user=user, repo=side.repository, revision=side.commit.oid, prompt=prompt, params=params, source=source
+            user=user, repo=side.repository, revision=side.revision, prompt=prompt, params=params, source=source
         )
         for side in (a, b)
     ]
+    if any(g.commit_id != side.commit.pk for g, side in zip(generations, (a, b), strict=True)):
+        # The branch moved between choosing the pair and queueing (the transaction leaves nothing behind).
+        raise Conflict("A revision of this battle moved just now; please start the battle again.")
     return Battle.objects.create(
         created_by=user,
         prompt=prompt,

@@ -69,6 +69,7 @@ def test_reading_shows_both_outputs_without_names_and_the_vote_reveals_them(mode
     assert revealed["winner"] == "a" and revealed["counted"] is True
     assert revealed["a"]["model"] == "alice/tiny" and revealed["a"]["commit"] == battle.commit_a.oid
     assert revealed["b"]["commit"] == battle.commit_b.oid
+    assert {revealed["a"]["revision"], revealed["b"]["revision"]} == {"v1", "main"}
     assert client.get(f"/api/v1/battles/{battle.pk}").json()["b"]["commit"] == battle.commit_b.oid
 
 

@@ -39,6 +39,7 @@ def test_a_battle_played_through_the_forms_reveals_the_names_only_after_the_vote
 
     assert "You voted <strong>B is better</strong>" in voted
     assert "alice/tiny" in voted and battle.commit_a.short_oid in voted and battle.commit_b.short_oid in voted
+    assert "(v1)" in voted and "(main)" in voted  # the revisions as they were asked for
     assert BattleVote.objects.get().winner == "b"
 
 
