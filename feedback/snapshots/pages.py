@@ -60,15 +60,17 @@ def snapshot_new(request: HttpRequest, repo: Repository) -> HttpResponse:
             user=request.user, model=repo, dataset_id=target, filters=filters, private=private
         )
     except HubError as exc:
-        form = form or SnapshotForm(initial=defaults, revision_names=names)
+        if form is None:  # the one-click day: the form with its defaults, and why nothing was built
+            return _form_page(request, SnapshotForm(initial=defaults, revision_names=names), refusal=exc.message)
         form.add_error(None, exc.message)
         return _form_page(request, form)
     return redirect(_detail_url(repo, snapshot.pk))
 
 
-def _form_page(request: HttpRequest, form: SnapshotForm) -> HttpResponse:
-    context = {**tab_context(request, "feedback"), "form": form}
-    return render(request, "feedback/snapshot_new.html", context, status=400 if form.errors else 200)
+def _form_page(request: HttpRequest, form: SnapshotForm, refusal: str = "") -> HttpResponse:
+    context = {**tab_context(request, "feedback"), "form": form, "refusal": refusal}
+    status = 400 if form.errors or refusal else 200
+    return render(request, "feedback/snapshot_new.html", context, status=status)
 
 
 @login_required

@@ -343,6 +343,9 @@ def test_the_snapshot_form_shows_refusals_escaped(staff, model, raters):
         {"dataset": "maintainer/x", "thumbs": "any", "validation_fraction": "0.9", "include_liked": "on"},
     )
     assert answer.status_code == 400 and b"less than or equal to 0.5" in answer.content
+    # The ratings are from March: a day of ratings finds none, and says so on the form.
+    answer = browser.post("/alice/tiny/feedback/snapshots/new", {"preset": "day"})
+    assert answer.status_code == 400 and b"No ratings of alice/tiny match these filters" in answer.content
     assert not FeedbackSnapshot.objects.exists()
 
 
