@@ -62,6 +62,7 @@ def test_the_demo_user_retrains_a_model_from_the_admin_panel(demo, tiny_model_fi
     assert f"run-{run.pk}" in listing and "Cancel the selected runs" in listing
     change = client.get(f"/admin/training/trainingrun/{run.pk}/change/").content.decode()
     assert f'href="/training/runs/{run.pk}"' in change and "<progress" in change
+    assert f'hx-get="/training/runs/{run.pk}" hx-trigger="load"' in change and 'id="loss-chart"' in change
     assert client.get("/admin/training/trainingrun/add/")["Location"] == RETRAIN
 
     client.post("/admin/training/trainingrun/", {"action": "cancel_runs", "_selected_action": [run.pk]})

@@ -86,6 +86,14 @@ def test_the_demo_maintainer_retrains_from_the_admin_panel_watches_and_promotes(
     assert page.evaluate("window.__cspViolations") == []  # polling and the chart, under the policy
     page.screenshot(path=str(SHOTS / "training-run-succeeded.png"), full_page=True)
 
+    page.goto(f"/admin/training/trainingrun/{run.pk}/change/")  # the run's admin page loads the same live panel
+    page.wait_for_selector("#run-live[data-status='succeeded']")
+    page.wait_for_function(
+        "Chart.getChart('loss-chart') && Chart.getChart('loss-chart').data.datasets[0].data.length == 20"
+    )
+    assert page.evaluate("window.__cspViolations") == []
+    page.click(f"a[href='/training/runs/{run.pk}']:has-text('Open')")
+
     page.fill("#promote-reason", "Lower validation loss; the samples read better.")
     page.click("#promote-run")
     page.wait_for_selector(".flash-success:has-text('Promoted')")
