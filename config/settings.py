@@ -253,6 +253,8 @@ CELERY_BEAT_SCHEDULE = {
     "generations-reap": {"task": "inference.generations_reap", "schedule": 60.0, "options": {"expires": 60.0}},
     # Training runs whose worker died resume from their last checkpoint (or fail with the reason).
     "training-runs-reap": {"task": "training.runs_reap", "schedule": 60.0, "options": {"expires": 60.0}},
+    # Feedback snapshots whose message was lost or whose worker died are sent again.
+    "feedback-snapshots-resend": {"task": "feedback.snapshots_resend", "schedule": 60.0, "options": {"expires": 60.0}},
 }
 # Dataset validations whose message was lost or whose worker died are sent again.
 CELERY_BEAT_SCHEDULE["dataset-validations-resend"] = {

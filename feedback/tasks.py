@@ -14,4 +14,4 @@ def campaign_generate(campaign_id: int) -> int:
     return generate(campaign_id=campaign_id)
 
 
-from feedback.snapshots.tasks import snapshot_build  # noqa: E402,F401  (registered with the worker)
+from feedback.snapshots.tasks import snapshot_build, snapshots_resend  # noqa: E402,F401  (registered with the worker)

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 # A running build touches its heartbeat at least this often; one silent for longer was orphaned (a worker died).
 STALE_AFTER = timedelta(minutes=10)
+# A snapshot still queued after this long lost its message (a broker outage when it was asked for).
+RESEND_QUEUED_AFTER = timedelta(minutes=5)
 
 
 def _split_id(value: Any, what: str) -> tuple[str, str]:
@@ -137,7 +139,8 @@ def _progress(snapshot_id: int, share: float) -> None:
 
 
 def _fail(snapshot_id: int, message: str) -> None:
-    FeedbackSnapshot.objects.filter(pk=snapshot_id).update(
+    # Only a running build: a copy that lost a race with one that finished must not undo its result.
+    FeedbackSnapshot.objects.filter(pk=snapshot_id, status=FeedbackSnapshot.Status.RUNNING).update(
         status=FeedbackSnapshot.Status.FAILED, error=message, finished_at=timezone.now()
     )
 
@@ -171,6 +174,24 @@ def snapshot_build(*, snapshot_id: int) -> FeedbackSnapshot | None:
         _fail(snapshot.pk, "The build failed with an internal error; the administrators can read the worker log.")
         raise
     return FeedbackSnapshot.objects.get(pk=snapshot.pk)
+
+
+def snapshots_resend(*, limit: int = 100) -> int:
+    """Send the build again for snapshots whose message was lost or whose worker died (heartbeat stale): run
+    by Celery beat. A build that is running fine ignores the extra message (its claim fails)."""
+    from feedback.snapshots.tasks import snapshot_build as task
+
+    now = timezone.now()
+    Status = FeedbackSnapshot.Status
+    stuck = FeedbackSnapshot.objects.filter(
+        Q(status=Status.QUEUED, created_at__lt=now - RESEND_QUEUED_AFTER)
+        | Q(status=Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+    ).values_list("pk", flat=True)[:limit]
+    sent = 0
+    for snapshot_id in stuck:
+        task.delay(snapshot_id)
+        sent += 1
+    return sent
 
 
 def _dataset_for(snapshot: FeedbackSnapshot) -> Repository:

@@ -11,3 +11,10 @@ def snapshot_build(snapshot_id: int) -> str | None:
 
     snapshot = build(snapshot_id=snapshot_id)
     return snapshot.status if snapshot is not None else None
+
+
+@shared_task(name="feedback.snapshots_resend")
+def snapshots_resend() -> int:
+    from feedback.snapshots.services import snapshots_resend as resend
+
+    return resend()

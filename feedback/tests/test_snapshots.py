@@ -407,7 +407,7 @@ def test_staff_build_a_snapshot_from_the_admin(model, raters, client):
     assert client.get(f"/admin/feedback/feedbacksnapshot/{snapshot.pk}/change/").status_code == 200
 
 
-def test_a_build_runs_once_and_an_orphaned_one_is_claimed_again(staff, model, raters):
+def test_a_build_runs_once_and_an_orphaned_one_is_claimed_again(staff, model, raters, monkeypatch):
     make_prompts(model, raters, 2)
     snapshot = services.snapshot_request(user=staff, model=model, dataset_id="maintainer/once", filters={})
     assert services.snapshot_build(snapshot_id=snapshot.pk).status == "done"
@@ -418,6 +418,10 @@ def test_a_build_runs_once_and_an_orphaned_one_is_claimed_again(staff, model, ra
     FeedbackSnapshot.objects.filter(pk=orphan.pk).update(status="running", heartbeat_at=DAY)
     with time_machine.travel(DAY + dt.timedelta(minutes=5), tick=False):
         assert services.snapshot_build(snapshot_id=orphan.pk) is None  # still alive, as far as anyone knows
+        assert services.snapshots_resend() == 0
+    sent = []
+    monkeypatch.setattr("feedback.snapshots.tasks.snapshot_build.delay", sent.append)
+    assert services.snapshots_resend() == 1 and sent == [orphan.pk]  # beat sends the orphan's build again
     assert services.snapshot_build(snapshot_id=orphan.pk).status == "done"  # its heartbeat went stale: rebuilt
     # The same files again: no new, empty commit; the snapshot points at the commit that holds them.
     assert set(Repository.objects.get(name="once").commits.values_list("oid", flat=True)) == commits
