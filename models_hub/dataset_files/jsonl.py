@@ -26,6 +26,7 @@ ARROW_ROW = re.compile(r" in row (\d+)")
 MAX_DEPTH = 64
 MAX_COLUMNS = 1000
 DEPTH_MESSAGE = f"Values nested deeper than {MAX_DEPTH} levels are not read."
+TOO_WIDE_MESSAGE = f"More than {MAX_COLUMNS:,} columns: a dataset this wide is not read further."
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}\n")
 _BRACKET_STEPS = bytes(1 if b in b"[{" else 255 if b in b"]}" else 0 for b in range(256))
 ARROW_RETRIES = 20
@@ -138,10 +139,8 @@ def validate_jsonl(handle: IO[bytes], *, progress: Callable[[int], None] | None 
                 )
         except (UnicodeDecodeError, pa.ArrowInvalid):
             table = None
-        if (table is not None and table.num_columns > MAX_COLUMNS) or len(kinds) > MAX_COLUMNS:
-            report.problem(
-                f"More than {MAX_COLUMNS:,} columns: a dataset this wide is not read further.", line=lines_before + 1
-            )
+        if table is not None and table.num_columns > MAX_COLUMNS:
+            report.problem(TOO_WIDE_MESSAGE, line=lines_before + 1)
             return report
         if table is not None and table.num_rows == lines and _kinds_fit(kinds, table.schema):
             report.records += lines
@@ -149,6 +148,9 @@ def validate_jsonl(handle: IO[bytes], *, progress: Callable[[int], None] | None 
             report.add_table(table)
         else:
             _read_lines(report, kinds, piece, lines_before)
+            if len(kinds) > MAX_COLUMNS:
+                report.problem(TOO_WIDE_MESSAGE, line=lines_before + 1)
+                return report
         lines_before += lines
         if progress is not None:
             progress(offset + len(piece))
@@ -267,6 +269,8 @@ def _type_good_lines(report: FileReport, good: list[bytes], where: list[tuple[in
             report.problem(f"Cannot be typed: {ARROW_ROW.sub('', message)}.", line=line, row=record)
             del good[index], where[index]
             continue
+        if table.num_columns > MAX_COLUMNS:
+            return  # the caller reports it and stops
         report.rows += table.num_rows
         report.add_table(table)
         return

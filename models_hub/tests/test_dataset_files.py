@@ -253,6 +253,8 @@ def test_deep_nesting_is_refused_before_arrow_reads_it():
 def test_too_many_columns_stop_the_reading():
     wide = json.dumps({f"c{i}": i for i in range(1500)}).encode() + b"\n"
     assert "More than 1,000 columns" in validate_jsonl(io.BytesIO(wide)).problems[0].message
+    report = validate_jsonl(io.BytesIO(b"{broken\n" + wide))  # the line-by-line path
+    assert "More than 1,000 columns" in report.problems[-1].message and not report.columns
     header = ",".join(f"c{i}" for i in range(1500)).encode() + b"\n"
     assert "1,500 columns" in validate_csv(io.BytesIO(header)).problems[0].message
 
