@@ -6,6 +6,7 @@ file reads only that file. The commit's report puts the files together by config
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -21,6 +22,8 @@ from models_hub.dataset_files.stats import ColumnSketch, merge_kinds
 from models_hub.dataset_selectors import DatasetReport, dataset_validation_for
 from models_hub.models import Blob, Commit, DataFileCheck, DatasetValidation, Repository, TreeEntry
 from models_hub.storage.blobs import blob_open
+
+logger = logging.getLogger(__name__)
 
 # A run whose heartbeat is older than this died (its worker was killed): another may claim it again.
 STALE_AFTER = timedelta(minutes=10)
@@ -185,6 +188,10 @@ def dataset_validation_run(*, validation_id: int) -> None:
                 report = validate_file(handle, file_format, progress.file_progress(before - blob.size))
         except OSError as exc:  # storage trouble: no stored result, so a later validation reads it again
             read_errors[path] = f"The file could not be read from storage: {exc}"
+            continue
+        except Exception as exc:  # a file the readers trip over must not leave the commit pending for ever
+            logger.exception("Validating %s (blob %s) failed", path, blob.sha256)
+            read_errors[path] = f"The file could not be checked ({type(exc).__name__}: {str(exc)[:300]})."
             continue
         check, _created = DataFileCheck.objects.get_or_create(
             blob=blob,

@@ -185,3 +185,17 @@ def test_staff_validate_a_commit_again_from_the_admin(alice):
     assert dataset_validation_for(commit).status == "pending"
     dataset_validation_run(validation_id=validation.pk)
     assert dataset_validation_for(commit).status == "valid"
+
+
+def test_a_file_the_reader_trips_over_is_a_problem_not_a_stuck_validation(alice, monkeypatch):
+    def trip(handle, file_format, progress=None):
+        raise ValueError("unexpected bytes")
+
+    monkeypatch.setattr(dataset_validation, "validate_file", trip)
+    repo = make_repo(owner=alice, name="trips", kind="dataset")
+    commit = make_commit(repo=repo, author=alice, files={"train.jsonl": b'{"text": "a"}\n'})
+    assert validate(commit).status == DatasetValidation.Status.INVALID
+    assert dataset_validation_for(commit).problems[0]["message"] == (
+        "The file could not be checked (ValueError: unexpected bytes)."
+    )
+    assert not DataFileCheck.objects.exists()  # nothing stored: validating again reads it again
