@@ -56,10 +56,7 @@ def _check_dataset_writable(*, user: User, dataset_id: str) -> None:
     try:
         access = repo_access_for(user, kind=Repository.Kind.DATASET, namespace=namespace, name=name)
     except RepoNotFound:
-        if Repository.objects.filter(
-            kind=Repository.Kind.DATASET, namespace__iexact=namespace, name__iexact=name
-        ).exists():
-            raise Forbidden(f"You cannot write to the dataset {dataset_id}.") from None
+        # The same refusal whether a private dataset by that name exists or not: its existence stays private.
         hub.namespace_check_writable(namespace=namespace, user=user)
         try:
             validate_hub_name(name)

@@ -9,7 +9,7 @@ import json
 import pytest
 import time_machine
 
-from accounts.services import token_create
+from accounts.services import organization_create, token_create
 from conftest import client_for, make_commit, make_repo, make_user
 from feedback.models import Rating, RatingTag
 from feedback.services import RatingInput, rater_hide, rating_submit
@@ -428,3 +428,26 @@ def test_a_build_runs_once_and_an_orphaned_one_is_claimed_again(staff, model, ra
     orphan.refresh_from_db()
     assert orphan.commit_id == FeedbackSnapshot.objects.get(pk=snapshot.pk).commit_id
     assert orphan.used_ratings.count() == snapshot.used_ratings.count() > 0
+
+
+def test_the_dataset_must_be_writable_and_a_private_one_stays_unnamed(staff, model, raters, alice):
+    make_prompts(model, raters, 1)
+    make_repo(owner=alice, name="secret", kind="dataset", private=True)
+    make_repo(owner=alice, name="public", kind="dataset")
+    browser = client_for(staff)
+
+    def ask(dataset):
+        body = json.dumps({"model": "alice/tiny", "dataset": dataset})
+        return browser.post("/api/v1/feedback-snapshots", body, content_type="application/json")
+
+    hidden, missing = ask("alice/secret"), ask("alice/missing")
+    assert hidden.status_code == missing.status_code == 403
+    assert hidden.json()["error"] == missing.json()["error"]  # nothing tells that alice/secret exists
+    assert ask("alice/public").json()["error"] == "You don't have write access to alice/public."
+    assert ask("maintainer/bad name!").status_code == 400
+    organization = organization_create(creator=staff, name="lab")
+    answer = ask("lab/feedback")  # an organisation staff may write to: the build creates the dataset there
+    assert answer.status_code == 202
+    snapshot = services.snapshot_build(snapshot_id=answer.json()["id"])
+    assert snapshot.status == "done" and snapshot.dataset.organization == organization
+    assert snapshot.dataset.private  # created private unless asked otherwise
