@@ -36,7 +36,12 @@ def promotion_list(request: HttpRequest, repo: Repository) -> HttpResponse:
 def promotion_panel(request: HttpRequest, repo: Repository) -> HttpResponse:
     """The card page's panel: the latest few; empty (nothing shown) for a model never promoted."""
     promotions = list(Promotion.objects.for_model(repo)[: ON_CARD + 1])
-    context = {"repo": repo, "base": repo.get_absolute_url(), "promotions": promotions[:ON_CARD]}
+    context = {
+        "repo": repo,
+        "base": repo.get_absolute_url(),
+        "promotions": promotions[:ON_CARD],
+        "may_manage": may_manage_runs(request.user),
+    }
     context["more"] = len(promotions) > ON_CARD
     return render(request, "training/_promotion_panel.html", context)
 

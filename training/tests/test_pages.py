@@ -202,6 +202,8 @@ def test_the_model_card_panel_and_page_list_promotions_and_staff_roll_back(staff
     model, dataset = make_model_and_dataset(staff)
     base = model.get_absolute_url()
     assert client_for(alice).get(f"{base}/promotions/panel").content.decode().strip() == ""  # never promoted
+    staff_panel = client_for(staff).get(f"{base}/promotions/panel").content.decode()
+    assert 'href="/training/runs/new?base=staffer%2Ftiny" id="retrain-link"' in staff_panel
     run = make_run(model=model, dataset=dataset, user=staff)
     client = client_for(staff)
     client.post(f"/training/runs/{run.pk}/promote", {"reason": "lower loss"})
