@@ -9,71 +9,81 @@ FLYWHEEL_ARENA_PROMPT_REPEATS battles in total.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from array import array
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from feedback.arena.models import Battle, BattleVote, LeaderboardEntry, LeaderboardFit, VoterReview
 from feedback.models import HiddenRater
 from models_hub.models import Commit
 
+VOTERS_PER_CHUNK = 100  # leave-one-voter-out fits done together (memory: 4 arrays of 100 x K x K floats)
 SCORES = {Battle.Winner.A: 1.0, Battle.Winner.B: 0.0, Battle.Winner.TIE: 0.5, Battle.Winner.BOTH_BAD: 0.5}
 
 
 @dataclass(frozen=True)
 class VoteRows:
-    """Counted votes as parallel lists (one entry per vote)."""
+    """Counted votes as parallel compact arrays (one entry per vote, oldest first)."""
 
-    users: list[int]
-    commit_a: list[int]
-    commit_b: list[int]
-    repo_a: list[int]
-    repo_b: list[int]
-    scores: list[float]
-    weights: list[float]
+    users: array
+    commit_a: array
+    commit_b: array
+    repo_a: array
+    repo_b: array
+    scores: array
+    weights: array
     left_out: int
 
 
+def prompt_weights() -> dict[str, float]:
+    """The weight of each battle on a prompt that more than FLYWHEEL_ARENA_PROMPT_REPEATS voted battles share
+    (case and spacing folded); every other battle weighs 1. One aggregate query, so only repeats are held."""
+    repeats = settings.FLYWHEEL_ARENA_PROMPT_REPEATS
+    shared = (
+        Battle.objects.filter(status=Battle.Status.READY, votes__isnull=False)
+        .values("prompt_hash")
+        .annotate(n=Count("id", distinct=True))
+        .filter(n__gt=repeats)
+        .values_list("prompt_hash", "n")
+    )
+    return {prompt: repeats / n for prompt, n in shared}
+
+
 def counted_votes(extra: Q | None = None) -> VoteRows:
-    """Every vote that counts, with its prompt-repeat weight; `extra` narrows the battles (a pair)."""
+    """Every vote that counts, with its prompt-repeat weight; `extra` narrows the battles (a pair). Streamed
+    into typed arrays: a million votes take tens of megabytes, not a list of tuples."""
     votes = BattleVote.objects.filter(battle__status=Battle.Status.READY)
     if extra is not None:
         votes = votes.filter(extra)
     votes = votes.order_by("created_at", "pk")  # the voter test reads each voter's votes oldest first
     excluded = set(VoterReview.objects.filter(status=VoterReview.Status.EXCLUDED).values_list("user_id", flat=True))
     excluded |= set(HiddenRater.objects.values_list("user_id", flat=True))
-    rows = list(
-        votes.values_list(
-            "user_id",
-            "winner",
-            "by_member",
-            "battle_id",
-            "battle__prompt_hash",
-            "battle__commit_a_id",
-            "battle__commit_b_id",
-            "battle__repository_a_id",
-            "battle__repository_b_id",
-        ).iterator(chunk_size=10_000)
+    weights_of = prompt_weights()
+    columns = {name: array("q") for name in ("users", "commit_a", "commit_b", "repo_a", "repo_b")}
+    scores, weights, left_out = array("d"), array("d"), 0
+    rows = votes.values_list(
+        "user_id",
+        "winner",
+        "by_member",
+        "battle__prompt_hash",
+        "battle__commit_a_id",
+        "battle__commit_b_id",
+        "battle__repository_a_id",
+        "battle__repository_b_id",
     )
-    kept = [r for r in rows if not r[2] and r[0] not in excluded]
-    battles_per_prompt: dict[str, set] = defaultdict(set)
-    for row in kept:
-        battles_per_prompt[row[4]].add(row[3])
-    repeats = settings.FLYWHEEL_ARENA_PROMPT_REPEATS
-    return VoteRows(
-        users=[r[0] for r in kept],
-        commit_a=[r[5] for r in kept],
-        commit_b=[r[6] for r in kept],
-        repo_a=[r[7] for r in kept],
-        repo_b=[r[8] for r in kept],
-        scores=[SCORES[r[1]] for r in kept],
-        weights=[min(1.0, repeats / len(battles_per_prompt[r[4]])) for r in kept],
-        left_out=len(rows) - len(kept),
-    )
+    for user, winner, by_member, prompt, commit_a, commit_b, repo_a, repo_b in rows.iterator(chunk_size=10_000):
+        if by_member or user in excluded:
+            left_out += 1
+            continue
+        for name, value in zip(columns, (user, commit_a, commit_b, repo_a, repo_b), strict=True):
+            columns[name].append(value)
+        scores.append(SCORES[winner])
+        weights.append(weights_of.get(prompt, 1.0))
+    return VoteRows(**columns, scores=scores, weights=weights, left_out=left_out)
 
 
 def leaderboard_refit(*, rounds: int | None = None, seed: int | None = None) -> dict[str, int]:
@@ -87,14 +97,14 @@ def leaderboard_refit(*, rounds: int | None = None, seed: int | None = None) -> 
     rounds = settings.FLYWHEEL_ARENA_BOOTSTRAP_ROUNDS if rounds is None else rounds
     votes = counted_votes()
     fitted: dict[str, int] = {}
-    scopes: dict[str, list[int]] = {"": list(range(len(votes.users)))}
-    for index, (a, b) in enumerate(zip(votes.repo_a, votes.repo_b, strict=True)):
-        if a == b:
-            scopes.setdefault(str(a), []).append(index)
+    repo_a, repo_b = np.asarray(votes.repo_a, dtype=np.int64), np.asarray(votes.repo_b, dtype=np.int64)
+    scopes = {"": np.arange(len(repo_a))}
+    within = np.flatnonzero(repo_a == repo_b)  # battles between one model's revisions: that model's own board
+    for repo in np.unique(repo_a[within]):
+        scopes[str(int(repo))] = within[repo_a[within] == repo]
     overall = None
-    for scope, indexes in scopes.items():
+    for scope, pick in scopes.items():
         started = time.perf_counter()
-        pick = np.asarray(indexes, dtype=np.int64)
         commits_a = np.asarray(votes.commit_a, dtype=np.int64)[pick]
         commits_b = np.asarray(votes.commit_b, dtype=np.int64)[pick]
         commit_ids, inverse = np.unique(np.concatenate([commits_a, commits_b]), return_inverse=True)
@@ -163,33 +173,40 @@ def voters_flag(votes: VoteRows, commit_ids, board, i, j, pick) -> list[int]:
     size = len(commit_ids)
     full = bt.pair_counts(i, j, scores, weights, size)
     wins, games = bt._matrices(full, full.outcomes[None])
-    own_wins, own_games = np.zeros((len(tested), size, size)), np.zeros((len(tested), size, size))
-    for row, user in enumerate(tested):
-        mine = users == user
-        theirs = bt.pair_counts(i[mine], j[mine], scores[mine], weights[mine], size)
-        w, g = bt._matrices(theirs, theirs.outcomes[None])
-        own_wins[row], own_games[row] = w[0], g[0]
-    theta = bt.fit_strengths(wins - own_wins, games - own_games)
+    # Leaving one voter out moves the fit a little: chord steps from the full fit, with its inverse Newton matrix.
+    inverse = bt.newton_inverse(wins[0], games[0], board.theta)
+    order = np.argsort(users, kind="stable")  # each voter's votes together, still oldest first
+    starts = np.searchsorted(users[order], tested)
+    ends = np.searchsorted(users[order], tested, side="right")
     flagged = []
     now = timezone.now()
-    for row, user in enumerate(tested):
-        mine = (users == user) & decisive
-        p_a = bt.win_probability(theta[row], i[mine], j[mine])
-        p_chosen = np.where(scores[mine] == 1.0, p_a, 1 - p_a)
-        result = bt.voter_test(p_chosen)
-        stats = {
-            "log_likelihood_ratio": result.statistic,
-            "votes_tested": result.votes,
-            "agreement": result.agreement,
-            "expected_agreement": result.expected_agreement,
-        }
-        if result.flagged:
-            _, created = VoterReview.objects.update_or_create(
-                user_id=user, defaults=stats, create_defaults={**stats, "flagged_at": now}
-            )
-            flagged.append(user)
-        else:
-            VoterReview.objects.filter(user_id=user, status=VoterReview.Status.FLAGGED).update(**stats)
+    for first in range(0, len(tested), VOTERS_PER_CHUNK):
+        chunk = range(first, min(first + VOTERS_PER_CHUNK, len(tested)))
+        own = [order[starts[k] : ends[k]] for k in chunk]
+        own_wins, own_games = np.zeros((len(own), size, size)), np.zeros((len(own), size, size))
+        for row, mine in enumerate(own):
+            theirs = bt.pair_counts(i[mine], j[mine], scores[mine], weights[mine], size)
+            w, g = bt._matrices(theirs, theirs.outcomes[None])
+            own_wins[row], own_games[row] = w[0], g[0]
+        start = np.broadcast_to(board.theta, (len(own), size))
+        theta = bt.fit_strengths(wins - own_wins, games - own_games, start=start, inverse=inverse)
+        for row, (k, mine) in enumerate(zip(chunk, own, strict=True)):
+            mine = mine[decisive[mine]]
+            p_a = bt.win_probability(theta[row], i[mine], j[mine])
+            result = bt.voter_test(np.where(scores[mine] == 1.0, p_a, 1 - p_a))
+            stats = {
+                "log_likelihood_ratio": result.statistic,
+                "votes_tested": result.votes,
+                "agreement": result.agreement,
+                "expected_agreement": result.expected_agreement,
+            }
+            if result.flagged:
+                VoterReview.objects.update_or_create(
+                    user_id=tested[k], defaults=stats, create_defaults={**stats, "flagged_at": now}
+                )
+                flagged.append(tested[k])
+            else:
+                VoterReview.objects.filter(user_id=tested[k], status=VoterReview.Status.FLAGGED).update(**stats)
     return flagged
 
 
@@ -231,7 +248,7 @@ def head_to_head(*, new: Commit, old: Commit, rounds: int = 1000, seed: int | No
 
     pair = Q(battle__commit_a=new, battle__commit_b=old) | Q(battle__commit_a=old, battle__commit_b=new)
     votes = counted_votes(pair)
-    new_side = np.asarray([a == new.pk for a in votes.commit_a], dtype=bool)
+    new_side = np.asarray(votes.commit_a, dtype=np.int64) == new.pk
     score_new = np.where(new_side, votes.scores, 1 - np.asarray(votes.scores, dtype=float))
     n = len(score_new)
     wins, ties = int((score_new == 1).sum()), int((score_new == 0.5).sum())
