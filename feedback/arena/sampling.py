@@ -45,9 +45,7 @@ def candidates_for(user: User | None) -> list[Candidate]:
 
 
 def pair_sample(user: User | None, *, rng: random.Random | None = None) -> tuple[Candidate, Candidate]:
-    """Two revisions for a battle: the first weighted towards few battles, the second towards few battles and
-    a rating close to the first's; both of one model or of models with the same task (pipeline tag)."""
-    rng = rng or random.SystemRandom()
+    """Two revisions for a battle, drawn among those `user` may run (see choose_pair)."""
     pool = candidates_for(user)
     stats = {
         commit_id: (rating, battles)
@@ -55,6 +53,15 @@ def pair_sample(user: User | None, *, rng: random.Random | None = None) -> tuple
             fit__scope="", commit_id__in=[c.commit.pk for c in pool]
         ).values_list("commit_id", "rating", "battles")
     }
+    return choose_pair(pool, stats, rng or random.SystemRandom())
+
+
+def choose_pair(
+    pool: list[Candidate], stats: dict[int, tuple[float, int]], rng: random.Random
+) -> tuple[Candidate, Candidate]:
+    """The first revision weighted towards few battles, the second towards few battles and a rating close to
+    the first's; both of one model or of models with the same task (pipeline tag). `stats`: commit id ->
+    (rating, battles) from the cached leaderboard; a revision without is new (no battles, no rating)."""
 
     def battles(c: Candidate) -> int:
         return stats.get(c.commit.pk, (0.0, 0))[1]

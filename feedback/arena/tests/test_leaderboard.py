@@ -233,3 +233,19 @@ def test_head_to_head_recommends_only_when_the_interval_excludes_no_better(alice
 
 def commits_none(repo):
     return make_commit(repo=repo, author=None, files={"x.txt": b"x"}, title="unbattled")
+
+
+@pytest.mark.parametrize("count", [4, 12])
+def test_the_leaderboard_page_costs_the_same_few_queries_however_long_it_is(
+    alice, count, django_assert_max_num_queries
+):
+    repo, commits = revisions(alice, count)
+    pairs = [(commits[k], commits[(k + 1) % count]) for k in range(count)] * 2
+    vote_all(make_battles(repo, pairs), make_user("v"), ["a"] * len(pairs))
+    leaderboard_refit(rounds=20)
+    client = client_for(alice)
+
+    with django_assert_max_num_queries(6):
+        page = client.get("/arena/leaderboard").content.decode()
+
+    assert page.count('data-model="alice/lm"') == count
