@@ -13,7 +13,8 @@ worker exactly as `make run` does, and measures in the same run:
 - the fixed hop: a 1-token generation through the API minus the same 1-token call made directly, with the
   embedded broker (filesystem://) and, when Redis answers on 127.0.0.1:6379, with Redis.
 - batching: 8 concurrent requests for one revision against one; target <= 2.5x. The same with batching
-  off (FLYWHEEL_MAX_BATCH=1) is printed as the bound batching is measured against (about 8x).
+  off (FLYWHEEL_MAX_BATCH=1) is printed for comparison (about 8x), and the bound: 8 rows in one batch of the
+  worker's own loop in this process (no server, no database) against one row.
 """
 
 from __future__ import annotations
@@ -87,6 +88,25 @@ def direct_seconds(folder: Path, new_tokens: int) -> float:
             )
             best = min(best, time.perf_counter() - start)
             assert out.shape[1] == ids.shape[1] + new_tokens
+    return best
+
+
+def engine_batch_seconds(folder: Path, new_tokens: int, rows: int) -> float:
+    """The bound for batching: `rows` identical requests in one batch of the worker's own loop, in this process
+    (no server, no database), best of 2. Whatever the server does, 8 requests cannot beat 8 rows in one batch."""
+    from inference import engine
+
+    loaded = engine.load_model(folder)
+    ids = engine.encode_prompt(loaded, prompt=PROMPT)
+    best = float("inf")
+    for _ in range(2):
+        requests = [
+            engine.Request(prompt_ids=list(ids), params=engine.SamplingParams(max_new_tokens=new_tokens, temperature=0))
+            for _ in range(rows)
+        ]
+        start = time.perf_counter()
+        engine.generate_batch(loaded, requests)
+        best = min(best, time.perf_counter() - start)
     return best
 
 
@@ -192,6 +212,8 @@ def main() -> int:
     print(
         f"direct model.generate, {new_tokens} tokens: {direct:.3f} s (best of 3); 1 token: {direct_one * 1000:.0f} ms"
     )
+    bound = engine_batch_seconds(folder, new_tokens, 8) / engine_batch_seconds(folder, new_tokens, 1)
+    print(f"bound: 8 rows in one batch of the worker's loop, no server: {bound:.2f}x one row")
     failures = []
 
     server, worker, port, token = run_server(workdir, folder, "filesystem://")
@@ -221,7 +243,8 @@ def main() -> int:
     print(f"the same 8 requests with batching off (FLYWHEEL_MAX_BATCH=1): {unbatched:.2f}x one")
 
     if redis_answers():
-        server, worker, port, token = run_server(workdir, folder, "redis://127.0.0.1:6379/14")
+        redis_url = os.environ.get("BENCH_GENERATION_REDIS_URL", "redis://127.0.0.1:6379/14")
+        server, worker, port, token = run_server(workdir, folder, redis_url)
         try:
             generate_via_api(port, token, 4)
             redis_hop = min(generate_via_api(port, token, 1) for _ in range(5)) - direct_one

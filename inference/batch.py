@@ -191,11 +191,15 @@ def run(
     *,
     text_interval: float = 0.05,
     admit: Callable[[int], Sequence[Request]] | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> None:
-    """Generate until every row has ended; between steps `admit(rows running)` may hand over more requests."""
+    """Generate until every row has ended; between steps `admit(rows running)` may hand over more requests, and
+    `on_step()` is called (the caller writes what its rows reported)."""
     batch = RunningBatch(loaded, text_interval=text_interval)
     batch.add(requests)
     while True:
+        if on_step is not None:
+            on_step()
         if admit is not None and batch.can_join():
             newcomers = admit(len(batch))
             if newcomers:

@@ -193,15 +193,17 @@ def generate_batch(
     *,
     text_interval: float = 0.05,
     admit: Callable[[int], Sequence[Request]] | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> None:
     """Generate for every request, updating each in place (continuous batching: `inference.batch`).
 
     `on_text` is called at most every `text_interval` seconds per row and once more when the row ends, then
-    `on_end`. Between decode steps `admit(number of rows running)` may return more requests, which join.
+    `on_end`. Between decode steps `admit(number of rows running)` may return more requests, which join, and
+    `on_step()` is called.
     """
     from inference.batch import run
 
-    run(loaded, requests, text_interval=text_interval, admit=admit)
+    run(loaded, requests, text_interval=text_interval, admit=admit, on_step=on_step)
 
 
 def _eos_ids(loaded: LoadedModel) -> list[int]:

@@ -86,28 +86,54 @@ def _reason(exc: Exception) -> str:
     return f"Generation failed: {type(exc).__name__}: {str(exc)[:500]}"
 
 
-class _Row:
-    """Callbacks for one generation: throttled text updates that double as heartbeats, and cancel checks."""
+class _Progress:
+    """What a batch's rows report, written between decode steps: every row's pending text in one statement (the
+    text updates double as heartbeats), and one query every CANCEL_CHECK_SECONDS for the cancel requests of all
+    running rows, instead of a write and a query per row."""
 
-    def __init__(self, generation: Generation) -> None:
-        self.pk = generation.pk
-        self.cancelled = False
+    def __init__(self) -> None:
+        self.rows: dict = {}
+        self.pending: dict = {}  # pk -> Generation carrying the fields to write
         self.checked_at = 0.0
-        self.first_token_recorded = False
+
+    def row(self, generation: Generation) -> _Row:
+        row = self.rows[generation.pk] = _Row(generation.pk, self)
+        return row
+
+    def flush(self) -> None:
+        if self.pending:
+            Generation.objects.bulk_update(
+                list(self.pending.values()), ["text", "completion_tokens", "heartbeat_at", "first_token_at"]
+            )
+            self.pending.clear()
+        now = time.monotonic()
+        if self.rows and now - self.checked_at >= CANCEL_CHECK_SECONDS:
+            self.checked_at = now
+            stopping = Generation.objects.filter(pk__in=list(self.rows), cancel_requested=True)
+            for pk in stopping.values_list("pk", flat=True):
+                self.rows[pk].cancelled = True
+
+    def ended(self, pk) -> None:
+        """The row's final state is written now: nothing older may overwrite it."""
+        self.pending.pop(pk, None)
+        self.rows.pop(pk, None)
+
+
+class _Row:
+    def __init__(self, pk, progress: _Progress) -> None:
+        self.pk, self.progress = pk, progress
+        self.cancelled = False
+        self.first_token_at: datetime | None = None
 
     def on_text(self, text: str, tokens: int) -> None:
         now = timezone.now()
-        fields = {"text": text, "completion_tokens": tokens, "heartbeat_at": now}
-        if tokens and not self.first_token_recorded:
-            fields["first_token_at"] = now
-            self.first_token_recorded = True
-        Generation.objects.filter(pk=self.pk).update(**fields)
+        if tokens and self.first_token_at is None:
+            self.first_token_at = now
+        self.progress.pending[self.pk] = Generation(
+            pk=self.pk, text=text, completion_tokens=tokens, heartbeat_at=now, first_token_at=self.first_token_at
+        )
 
     def should_stop(self) -> bool:
-        now = time.monotonic()
-        if not self.cancelled and now - self.checked_at >= CANCEL_CHECK_SECONDS:
-            self.checked_at = now
-            self.cancelled = Generation.objects.filter(pk=self.pk, cancel_requested=True).exists()
         return self.cancelled
 
 
@@ -118,6 +144,7 @@ def _run_local(batch: list[Generation], taken: list) -> None:
     commit = batch[0].commit
     loaded = model_cache().get(commit.oid, lambda: load_model(snapshot_dir(commit)))
     device = f"{loaded.device} {loaded.dtype}"
+    progress = _Progress()
     last_look = [time.monotonic()]
 
     def admit(running: int) -> list:
@@ -136,12 +163,12 @@ def _run_local(batch: list[Generation], taken: list) -> None:
             return []
         joining = _claim(pks, timezone.now())
         taken.extend(g.pk for g in joining)
-        return _requests(loaded, joining, device)
+        return _requests(loaded, joining, device, progress)
 
-    generate_batch(loaded, _requests(loaded, batch, device), admit=admit)
+    generate_batch(loaded, _requests(loaded, batch, device, progress), admit=admit, on_step=progress.flush)
 
 
-def _requests(loaded, generations: list[Generation], device: str) -> list:
+def _requests(loaded, generations: list[Generation], device: str, progress: _Progress) -> list:
     """An engine request for each generation whose prompt fits the model (the others fail with the reason); each
     is marked finished the moment its row ends, whatever the rest of the batch still does."""
     from inference.engine import Request, SamplingParams, encode_prompt
@@ -154,9 +181,10 @@ def _requests(loaded, generations: list[Generation], device: str) -> list:
         if len(ids) > loaded.max_positions - generation.max_new_tokens:
             _finish(generation, status=Generation.Status.FAILED, error=_too_long(len(ids), loaded.max_positions))
             continue
-        row = _Row(generation)
+        row = progress.row(generation)
 
-        def on_end(request, generation=generation) -> None:
+        def on_end(request, generation=generation, row=row) -> None:
+            progress.ended(generation.pk)
             _finish(
                 generation,
                 status=Generation.Status.CANCELLED if request.finish_reason == "cancelled" else Generation.Status.DONE,
@@ -164,6 +192,7 @@ def _requests(loaded, generations: list[Generation], device: str) -> list:
                 finish_reason=request.finish_reason,
                 prompt_tokens=len(request.prompt_ids),
                 completion_tokens=len(request.completion_ids),
+                first_token_at=row.first_token_at,
                 device=device,
             )
 

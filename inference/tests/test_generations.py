@@ -106,6 +106,25 @@ def test_a_generation_queued_while_a_batch_runs_joins_it_and_gets_the_text_it_ge
     assert Generation.objects.get(pk=alone).text == joined.text and joined.text
 
 
+def test_cancelling_one_running_row_stops_it_and_leaves_the_rest_of_its_batch_running(
+    celery_worker, alice, tiny_model_files
+):
+    repo = make_model_repo(owner=alice, files=tiny_model_files)
+    params = {"max_new_tokens": 120, "temperature": 1.0}
+    kept, stopped = (
+        services.generation_request(user=alice, repo=repo, prompt="Once", params={**params, "seed": s}) for s in (1, 2)
+    )
+    assert wait_for(lambda: Generation.objects.get(pk=stopped.pk).completion_tokens > 0, interval=0.005)
+
+    services.generation_cancel(generation=stopped)
+
+    assert wait_for(lambda: finished(kept.pk) and finished(stopped.pk))
+    stopped, kept = Generation.objects.get(pk=stopped.pk), Generation.objects.get(pk=kept.pk)
+    assert (stopped.status, stopped.finish_reason) == ("cancelled", "cancelled")
+    assert 0 < stopped.completion_tokens < 120 and stopped.finished_at < kept.finished_at
+    assert (kept.status, kept.completion_tokens) == ("done", 120)
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
