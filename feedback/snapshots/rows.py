@@ -108,12 +108,20 @@ def _merge(entries: Iterable[tuple[str, dict, list]]) -> list[Merged]:
 
 
 def provenance(*parts: Merged, source: str, agreement_value: float | None) -> dict[str, Any]:
-    generations, ratings, commits, raters = set(), set(), set(), set()
-    for part in parts:
-        generations |= part.generations
-        ratings |= part.ratings
-        commits |= part.commits
-        raters |= part.raters
+    if len(parts) == 1:  # most rows: no union to make
+        generations, ratings, commits, raters = (
+            parts[0].generations,
+            parts[0].ratings,
+            parts[0].commits,
+            parts[0].raters,
+        )
+    else:
+        generations, ratings, commits, raters = set(), set(), set(), set()
+        for part in parts:
+            generations |= part.generations
+            ratings |= part.ratings
+            commits |= part.commits
+            raters |= part.raters
     return {
         "generation_ids": sorted(generations),
         "rating_ids": sorted(ratings),
