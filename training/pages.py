@@ -25,7 +25,7 @@ from training import services
 from training.contributions import contributions_of
 from training.forms import RunStartForm
 from training.models import TrainingRun
-from training.promotions import may_manage_runs, training_run_promote
+from training.promotions import may_manage_runs, run_is_on_main, training_run_promote
 from training.run_progress import chart_points, duration, progress_of
 from training.start_flow import snapshot_get_for_staff, start_flow
 
@@ -136,6 +136,7 @@ def _run_context(request: HttpRequest, run: TrainingRun) -> dict:
         "estimate": duration(run.estimate_seconds),
         "points_json": json.dumps(chart_points(run)),
         "promotions": run.promotions.select_related("user", "to_commit"),
+        "on_main": run.status == TrainingRun.Status.SUCCEEDED and run_is_on_main(run),
         "may_manage": may_manage_runs(request.user),
         "poll_ms": settings.FLYWHEEL_RUN_PAGE_POLL_MS,
     }

@@ -8,9 +8,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from models_hub.api.common import ERRORS
+from models_hub.api.common import ERRORS, api_staff
 from models_hub.errors import BadRequest
-from training.api import _run, _staff
+from training.api import _run
 from training.models import Promotion
 from training.promotions import MAX_REASON_CHARS, training_run_promote
 
@@ -67,7 +67,7 @@ class RunPromoteApi(APIView):
         examples=[OpenApiExample("A reason", value={"reason": "Lower validation loss"}, request_only=True)],
     )
     def post(self, request: Request, run_id: int) -> Response:
-        user = _staff(request, write=True)
+        user = api_staff(request, write=True, refusal="Only staff promote training runs.")
         run = _run(run_id)
         body = request.data
         reason = body.get("reason") if isinstance(body, dict) else None

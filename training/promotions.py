@@ -47,6 +47,14 @@ def main_head(repo: Repository) -> Commit:
     return Ref.objects.select_related("commit").get(repository=repo, kind=Ref.Kind.BRANCH, name="main").commit
 
 
+def run_is_on_main(run: TrainingRun) -> bool:
+    """Whether main holds `run`'s files because of its latest move (a promotion of this run, not rolled back since)."""
+    latest = Promotion.objects.filter(repository_id=run.base_repository_id).order_by("-created_at", "-id").first()
+    if latest is None or latest.source_commit_id != run.output_commit_id:
+        return False
+    return main_head(run.base_repository).pk == latest.to_commit_id
+
+
 def _commit_tree_on_main(
     *, repo: Repository, head: Commit, source: Commit, user: User, title: str, description: str
 ) -> Commit:

@@ -148,6 +148,7 @@ def test_promote_from_the_run_page(staff):
     assert head_of(model) == run.output_commit
     page = client.get(response["Location"]).content.decode()
     assert page.count("Promoted run-") == 1 and "fast-forward" in page
+    assert 'id="run-on-main"' in page and 'id="promote-form"' not in page  # nothing left to promote
     assert "&lt;script&gt;alert(1)&lt;/script&gt; better" in page and "<script>alert" not in page
 
 

@@ -10,7 +10,7 @@ from inference.services import generation_request
 from models_hub.errors import BadRequest, Conflict, Forbidden
 from models_hub.models import TreeEntry
 from training.models import Promotion
-from training.promotions import promotion_rollback, training_run_promote
+from training.promotions import promotion_rollback, run_is_on_main, training_run_promote
 from training.tests.runs import head_of, make_model_and_dataset, make_run
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +28,7 @@ def test_promoting_when_main_has_not_moved_fast_forwards_to_the_run_commit(staff
     promotion = training_run_promote(run=run, user=staff, reason="Lower eval loss")
 
     assert head_of(model) == run.output_commit  # no new commit: main is the run's commit itself
+    assert run_is_on_main(run)
     assert (promotion.kind, promotion.fast_forward) == ("promote", True)
     assert (promotion.from_commit, promotion.to_commit, promotion.run, promotion.user) == (
         base,
@@ -108,6 +109,7 @@ def test_rollback_restores_the_previous_files_in_a_new_commit_and_is_recorded(st
         base,
     )
     assert list(Promotion.objects.for_model(model)) == [rollback, promotion]
+    assert not run_is_on_main(run)  # rolled back: the run may be promoted again
     # and forward again: the run can be promoted once more, now as a new commit
     again = training_run_promote(run=run, user=staff, reason="it was fine")
     assert not again.fast_forward and files_of(head_of(model)) == files_of(run.output_commit)
