@@ -1,4 +1,4 @@
-"""A feedback snapshot's commit is validated like any other: valid, with each config's training format."""
+"""Commits that other parts write (a feedback snapshot, the demo datasets) validate like any other."""
 
 from __future__ import annotations
 
@@ -37,3 +37,21 @@ def test_snapshot_commit_is_valid_with_a_format_per_config(alice):
     assert formats[("preference", "train")] == ["preference"]
     assert formats[("kto", "train")] == ["kto", "prompt_completion"]
     assert {split for _config, split in formats} == {"train", "validation"}
+
+
+def test_the_demo_datasets_are_valid_and_labelled():
+    from training.management.commands.load_demo import corpus_repo_load, demo_user_ensure, prompts_repo_load
+    from training.trainers.story_corpus import stories
+
+    user = demo_user_ensure()
+    labels = {}
+    for repo in (corpus_repo_load(user, stories(30)), prompts_repo_load(user)):
+        commit = repo.refs.get(name="main").commit
+        dataset_validation_run(validation_id=DatasetValidation.objects.get(commit=commit).pk)
+        report = dataset_validation_for(commit)
+        assert report.status == "valid", report.problems
+        labels[repo.name] = [(split.name, split.rows, split.format) for split in report.configs[0].splits]
+    assert labels == {
+        "tiny-stories-corpus": [("train", 30, "prompt_completion")],
+        "story-prompts": [("train", 40, None)],
+    }
