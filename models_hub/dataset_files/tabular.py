@@ -75,6 +75,8 @@ def csv_rows(
 ) -> Iterator[tuple[int, int, list[str] | str]]:
     """(first line, byte offset, cells) of each non-blank row from `start`; cells is an error message
     (str) for a row the csv module cannot read."""
+    # Process-wide (the csv module has no per-reader limit): raised from 128 KiB so a long text cell is read;
+    # the only other reader (feedback/prompt_parsing.py) bounds its lines and prompts itself.
     csv.field_size_limit(MAX_LINE_BYTES)
     reader = csv.reader(text_lines(handle, cursor, start_line=start_line, start=start), delimiter=delimiter)
     row_line, row_offset = start_line + 1, start
