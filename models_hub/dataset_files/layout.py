@@ -208,6 +208,8 @@ def dataset_layout(card_metadata: dict, paths: list[str]) -> Layout:
                 config.splits.append(SplitFiles(name=split, files=matched, patterns=patterns))
             else:
                 existing.files = sorted(set(existing.files) | set(matched))
+        if not config.splits:
+            problems.append(f"Config '{name}' names no data files.")
         configs.append(config)
     configs.sort(key=lambda config: not config.default)
     return Layout(configs=configs, problems=problems, from_card=True)

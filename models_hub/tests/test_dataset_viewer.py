@@ -178,3 +178,13 @@ def test_viewer_page_and_rows_api_cost_a_bounded_number_of_queries(alice, django
     with django_assert_max_num_queries(8):
         response = client.get("/api/v1/datasets/alice/viewer/rows?config=chat&split=train&offset=140&limit=100")
     assert len(response.json()["rows"]) == 60
+
+
+def test_a_config_without_splits_says_so(alice):
+    card = b"---\nconfigs:\n- config_name: empty\n  data_files: {}\n---\n"
+    validated_dataset(alice, name="nosplit", files={"README.md": card, "train.jsonl": b'{"text": "a"}\n'})
+    html = client_for().get("/datasets/alice/nosplit/viewer").content.decode()
+    assert "name no split with data files" in html and "Config &#x27;empty&#x27; names no data files." in html
+    assert client_for().get("/api/v1/datasets/alice/nosplit/rows").json()["error"] == (
+        "This revision has no data files to read rows from."
+    )
