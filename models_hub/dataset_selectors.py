@@ -122,6 +122,13 @@ def dataset_validation_for(commit: Commit) -> DatasetReport | None:
     return _report_from(validation, commit) if validation is not None else None
 
 
+def validation_statuses(commits: list[Commit]) -> dict[int, str]:
+    """ "pending", "valid" or "invalid" by commit id, for those of `commits` that have a validation: one query."""
+    found = DatasetValidation.objects.filter(commit__in=commits).values_list("commit_id", "status")
+    finished = {DatasetValidation.Status.VALID: VALID, DatasetValidation.Status.INVALID: INVALID}
+    return {commit_id: finished.get(status, PENDING) for commit_id, status in found}
+
+
 def split_pick(report: DatasetReport, config: str, split: str, *, strict: bool = True) -> SplitReport | None:
     """The split asked for; with none asked, the default config's first split. BadRequest for unknown names,
     except a split the config lacks when not `strict` (the page, after choosing another config): its first."""

@@ -188,3 +188,17 @@ def test_a_config_without_splits_says_so(alice):
     assert client_for().get("/api/v1/datasets/alice/nosplit/rows").json()["error"] == (
         "This revision has no data files to read rows from."
     )
+
+
+def test_dataset_history_shows_each_revision_validation(alice, django_assert_max_num_queries):
+    repo, good = validated_dataset(alice, name="history", files={"train.jsonl": b'{"text": "a"}\n'})
+    bad = make_commit(repo=repo, author=alice, files={"train.jsonl": b'{"text": \n'})
+    dataset_validation_run(validation_id=DatasetValidation.objects.get(commit=bad).pk)
+    pending = make_commit(repo=repo, author=alice, files={"validation.jsonl": b'{"text": "b"}\n'})
+    with django_assert_max_num_queries(10):
+        html = client_for().get("/datasets/alice/history/commits/main").content.decode()
+    for commit, status in ((good, "valid"), (bad, "invalid"), (pending, "pending")):
+        assert (
+            f'href="/datasets/alice/history/viewer?revision={commit.oid}" class="badge badge-validation badge-{status}"'
+            in html
+        )

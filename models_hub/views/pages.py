@@ -14,7 +14,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
-from models_hub import cards, diffs, highlight, selectors, services
+from models_hub import cards, dataset_selectors, diffs, highlight, selectors, services
 from models_hub.errors import BadRequest, EntryNotFound, RevisionNotFound
 from models_hub.models import AccessRequest, Commit, Like, Ref, Repository
 from models_hub.storage.blobs import blob_open
@@ -213,6 +213,10 @@ def commits(request: HttpRequest, repo: Repository, revision: str = "main") -> H
         number = 1
     # One commit past the page says whether an older page exists, without counting the whole history.
     history = selectors.commit_history(repo, head, offset=(number - 1) * COMMITS_PER_PAGE, limit=COMMITS_PER_PAGE + 1)
+    if repo.kind == Repository.Kind.DATASET:
+        statuses = dataset_selectors.validation_statuses(history[:COMMITS_PER_PAGE])
+        for commit in history:
+            commit.validation_status = statuses.get(commit.pk)
     context = {
         **tab_context(request, "commits"),
         **_refs(repo),
