@@ -106,3 +106,38 @@ def test_the_demo_maintainer_retrains_from_the_admin_panel_watches_and_promotes(
     # main's card is now the run's, and links back to the run's page
     assert page.locator(f"article.markdown a[href='/training/runs/{run.pk}']").count() == 1
     assert page.evaluate("window.__cspViolations") == []
+
+
+def test_the_retrain_form_builds_a_fresh_snapshot_and_then_names_its_commit(
+    page, live_server, celery_worker, tiny_model_files
+):
+    from feedback.snapshots.models import FeedbackSnapshot
+    from feedback.tests.test_snapshots import make_generation, rate
+
+    demo = demo_user_ensure()
+    model = make_model_repo(owner=demo, files=tiny_model_files)
+    for i in range(12):
+        generation = make_generation(repo=model, commit=head_of(model), prompt=f"Once upon a time {i}", text=" a cat")
+        rate(generation, demo, thumb="up")
+    log_in(page, live_server, demo)
+    page.add_init_script(RECORD_VIOLATIONS)
+
+    page.goto("/training/runs/new?base=demo%2Ftiny")
+    page.fill("#id_max_steps", "3")
+    page.click("summary:has-text('build a fresh feedback snapshot')")
+    assert page.input_value("#id_snapshot-dataset") == "demo/tiny-feedback"
+    page.click("#build-snapshot")
+
+    # The page follows the build in the worker, then reloads with the snapshot's commit in the form.
+    page.wait_for_selector("#snapshot-status:has-text('is built')", timeout=60_000)
+    snapshot = FeedbackSnapshot.objects.get()
+    assert snapshot.status == "done" and snapshot.ratings_used == 12
+    assert page.input_value("#id_dataset") == "demo/tiny-feedback"
+    assert page.input_value("#id_dataset_revision") == snapshot.commit.oid
+    assert page.input_value("#id_max_steps") == "3"  # carried over while the snapshot built
+    assert wait_for(lambda: dataset_validation_for(snapshot.commit).status == "valid", timeout=60)
+    page.click("button[name=check]")
+    page.wait_for_selector("#run-plan:has-text('Estimated time')")
+    assert f"demo/tiny-feedback@{snapshot.commit.short_oid}" in page.inner_text("#run-plan")
+    assert page.evaluate("window.__cspViolations") == []
+    assert not TrainingRun.objects.exists()
