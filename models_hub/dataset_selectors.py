@@ -31,6 +31,7 @@ class SplitReport:
     columns: list[dict]  # {"name", "type", "nulls", and "numbers" / "lengths" / "categories" statistics}
     formats: list[str]  # every training format the columns fit, most specific first
     format: str | None  # the first of them: "messages", "prompt_completion", "text", "preference" or "kto"
+    file_records: list[int] = field(default_factory=list)  # records of each file, in the order of `files`
 
     @property
     def column_names(self) -> list[str]:
@@ -194,14 +195,38 @@ def _files_of(split: SplitReport, commit: Commit) -> list[tuple[str, DataFileChe
     return found
 
 
+def _check_of(commit: Commit, path: str) -> DataFileCheck | None:
+    """The newest check of the file at `path` in `commit`, with its blob: one query."""
+    checks = DataFileCheck.objects.filter(
+        blob__tree_entries__commit=commit, blob__tree_entries__path=path, file_format=file_format(path)
+    )
+    return checks.select_related("blob").order_by("-validator_version").first()
+
+
+def _split_files(
+    split: SplitReport, commit: Commit, start: int
+) -> Iterator[tuple[int, str, DataFileCheck | None, int]]:
+    """(records before it, path, check, records) of each file from the one holding record `start`: the files
+    before it cost no query, each file read costs one."""
+    if len(split.file_records) != len(split.files):  # a report stored before file_records: load every check
+        before = 0
+        for path, check in _files_of(split, commit):
+            count = check.result.get("records", 0)
+            yield before, path, check, count
+            before += count
+        return
+    before = 0
+    for path, count in zip(split.files, split.file_records, strict=True):
+        if before + count > start:
+            yield before, path, _check_of(commit, path), count
+        before += count
+
+
 def _records(split: SplitReport, commit: Commit, start: int) -> Iterator[Row]:
     """The split's records from the 0-based `start` on, file after file."""
-    before = 0
     kinds = split.column_types
-    for path, check in _files_of(split, commit):
-        count = check.result.get("records", 0)
-        if before + count <= start:
-            before += count
+    for before, path, check, count in _split_files(split, commit, start):
+        if check is None or before + count <= start:
             continue
         with blob_open(check.blob) as handle:
             for record in file_rows.read_records(
@@ -213,7 +238,6 @@ def _records(split: SplitReport, commit: Commit, start: int) -> Iterator[Row]:
                 kinds=kinds,
             ):
                 yield Row(before + record.number, path, record.line, record.values, record.error)
-        before += count
 
 
 def dataset_rows(*, commit: Commit, split: SplitReport, offset: int, limit: int) -> RowsPage:

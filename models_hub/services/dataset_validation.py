@@ -257,6 +257,7 @@ def _split_report(config: layout.ConfigFiles, split: layout.SplitFiles, checks: 
         "columns": [sketch.summary(rows) for sketch in columns.values()],
         "formats": found,
         "format": found[0] if found else None,
+        "file_records": [checks[path].result["records"] if checks.get(path) else 0 for path in split.files],
     }
 
 
