@@ -244,12 +244,14 @@ def battle_vote(*, battle: Battle, user: User, winner: str) -> BattleVote:
 
 
 def leaderboard_refit_soon() -> None:
-    """Queue a refit unless one was queued in the last FLYWHEEL_ARENA_REFIT_DEBOUNCE_SECONDS (votes in a burst
-    share one; the periodic refit catches the rest)."""
-    if cache.add(REFIT_DEBOUNCE_KEY, 1, timeout=settings.FLYWHEEL_ARENA_REFIT_DEBOUNCE_SECONDS):
+    """After a vote: a refit now and one when FLYWHEEL_ARENA_REFIT_DEBOUNCE_SECONDS have passed, unless a vote
+    in that window already queued them (a burst of votes costs two refits, and its last vote is counted)."""
+    window = settings.FLYWHEEL_ARENA_REFIT_DEBOUNCE_SECONDS
+    if cache.add(REFIT_DEBOUNCE_KEY, 1, timeout=window):
         from feedback.arena.tasks import leaderboard_refit
 
         leaderboard_refit.delay()
+        leaderboard_refit.apply_async(countdown=window, expires=window + 600)
 
 
 def pin_create(

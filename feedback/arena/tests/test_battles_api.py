@@ -13,10 +13,11 @@ from django.db import connection
 from accounts.models import Membership, Organization
 from conftest import client_for, make_commit, make_repo, make_user
 from feedback.arena import services
-from feedback.arena.models import Battle, BattleVote
+from feedback.arena.models import Battle, BattleVote, LeaderboardFit
 from feedback.arena.tests.conftest import finish, two_revision_model
 from inference.tests.conftest import make_model_repo
 from models_hub.services.refs import tag_create
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -296,3 +297,17 @@ def test_the_battle_api_is_in_the_openapi_schema(client):
         "/api/v1/leaderboard",
     ):
         assert path in schema, path
+
+
+@pytest.mark.django_db(transaction=True)
+def test_votes_queue_leaderboard_refits_on_the_real_worker(model, bob, celery_worker, settings):
+    """The first vote of a burst queues a refit at once and another after the window, so whatever the timing the
+    burst's last vote is counted."""
+    settings.FLYWHEEL_ARENA_REFIT_DEBOUNCE_SECONDS = 2
+    client = client_for(bob)
+    battles = [ready_battle(client, model) for _ in range(3)]
+    for battle in battles:
+        client.get(f"/api/v1/battles/{battle.pk}")
+        assert post(client, f"/api/v1/battles/{battle.pk}/vote", {"winner": "a"}).status_code == 200
+
+    assert wait_for(lambda: LeaderboardFit.objects.filter(scope="", votes=3).exists(), timeout=30)
