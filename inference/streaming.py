@@ -11,11 +11,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.utils import timezone
+
 from inference import services
 from inference.models import Generation
 from inference.selectors import queue_position
 
 POLL_SECONDS = 0.05
+# Near its predicted end (max_new_tokens at the rate so far) a generation is looked at this often, so the
+# finished state is sent within ~10 ms of being written without polling every stream that fast all the time.
+END_POLL_SECONDS = 0.01
 KEEPALIVE_SECONDS = 5.0
 MAX_FOLLOW_SECONDS = 15 * 60
 
@@ -55,7 +60,18 @@ def follow(generation: Generation, *, cancel_on_disconnect: bool = True) -> Iter
                 # Writing is how a dropped client is noticed.
                 last_sent = time.monotonic()
                 yield State(current.status, current.text, current.completion_tokens, position, False, keepalive=True)
-            time.sleep(POLL_SECONDS)
+            time.sleep(_poll_interval(current))
     finally:
         if not finished and cancel_on_disconnect:
             services.generation_cancel(generation=generation)
+
+
+def _poll_interval(current: Generation) -> float:
+    if current.status != Generation.Status.RUNNING or not current.completion_tokens or current.first_token_at is None:
+        return POLL_SECONDS
+    elapsed = (timezone.now() - current.first_token_at).total_seconds()
+    if elapsed <= 0:
+        return POLL_SECONDS
+    # The worker writes progress every ~50 ms: the row's end may be that much past the tokens it shows.
+    remaining = (current.max_new_tokens - current.completion_tokens) * elapsed / current.completion_tokens
+    return END_POLL_SECONDS if remaining <= 2 * POLL_SECONDS else POLL_SECONDS
