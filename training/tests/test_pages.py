@@ -299,3 +299,17 @@ def test_list_pages_take_a_bounded_number_of_queries(staff, bob, runs, django_as
             assert client.get(url).status_code == 200
     text = " ".join(client_for(bob).get("/training/contributions").content.decode().split())
     assert text.count("promoted on") == runs
+
+
+def test_unknown_and_absurd_ids_are_404(staff):
+    client = client_for(staff)
+    for url in (
+        "/training/runs/999",
+        "/training/runs/99999999999999999999999",
+        "/training/snapshots/10000000000000000000000/status",
+    ):
+        assert client.get(url).status_code == 404, url
+    for url in ("/training/runs/99999999999999999999999/promote", "/training/runs/99999999999999999999999/cancel"):
+        assert client.post(url, {"reason": "x"}).status_code == 404, url
+    big = "/api/v1/training-runs/99999999999999999999999/promote"
+    assert client.post(big, '{"reason": "x"}', content_type="application/json").status_code == 404
