@@ -35,7 +35,7 @@ def test_two_clicks_from_a_model_to_a_dataset_revision(page, live_server, celery
     log_in(page, live_server, staff)
 
     page.goto("/alice/tiny")
-    page.get_by_role("link", name="Feedback").click()  # click 1
+    page.get_by_role("link", name="Feedback", exact=True).click()  # click 1: the Feedback tab
     page.locator("#snapshot-day").click()  # click 2
     link = page.locator("#snapshot-commit")
     expect(link).to_be_visible(timeout=60_000)

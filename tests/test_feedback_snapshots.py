@@ -23,7 +23,7 @@ from models_hub.dataset_selectors import dataset_validation_for
 from tests.conftest import wait_for
 from tests.hub_fixtures import child_env
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.hub_client]
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = dt.datetime(2026, 3, 2, 12, tzinfo=dt.UTC)
