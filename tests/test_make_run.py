@@ -111,7 +111,8 @@ def test_dev_processes_serve_pages_run_tasks_and_stop_on_ctrl_c(tmp_path):
     try:
         served = wait_for(lambda: page_status(f"http://127.0.0.1:{port}/") == 200, timeout=90, interval=1)
         analysed = wait_for(lambda: demo_parameter_count(data_dir / "flywheel.sqlite3"), timeout=90, interval=1)
-        cleaned = wait_for(lambda: not leftover.exists(), timeout=60, interval=1)
+        # The one default-queue worker also validates the demo's datasets and refits the arena first.
+        cleaned = wait_for(lambda: not leftover.exists(), timeout=180, interval=1)
         generated = wait_for(lambda: demo_outputs_to_rate(data_dir / "flywheel.sqlite3") > 0, timeout=120, interval=1)
         running = processes_of(data_dir)
     finally:
