@@ -15,7 +15,6 @@ from feedback.snapshots import selectors, services
 from feedback.snapshots.forms import SnapshotForm
 from models_hub.errors import HubError, NotFound
 from models_hub.models import Ref, Repository
-from models_hub.selectors import repo_access
 from models_hub.views.common import repo_page, tab_context
 
 
@@ -105,5 +104,12 @@ def data_use(request: HttpRequest) -> HttpResponse:
     snapshots = selectors.snapshots_with_ratings_of(user).annotate(
         yours=Count("used_ratings", filter=Q(used_ratings__rating__user=user))
     )
-    rows = [(s, s.dataset is not None and repo_access(s.dataset, user).can_read) for s in snapshots[:200]]
+    snapshots = list(snapshots[:200])
+    # Datasets this person may not read are not named (one query, however many snapshots).
+    readable = set(
+        Repository.objects.visible_to(user)
+        .filter(pk__in=[s.dataset_id for s in snapshots if s.dataset_id])
+        .values_list("pk", flat=True)
+    )
+    rows = [(s, s.dataset_id in readable) for s in snapshots]
     return render(request, "feedback/data_use.html", {"rows": rows})

@@ -8,6 +8,8 @@ import json
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.services import organization_create, token_create
 from conftest import client_for, make_commit, make_repo, make_user
@@ -451,3 +453,27 @@ def test_the_dataset_must_be_writable_and_a_private_one_stays_unnamed(staff, mod
     snapshot = services.snapshot_build(snapshot_id=answer.json()["id"])
     assert snapshot.status == "done" and snapshot.dataset.organization == organization
     assert snapshot.dataset.private  # created private unless asked otherwise
+
+
+def test_snapshot_lists_cost_the_same_queries_however_many(staff, model, raters, django_assert_max_num_queries):
+    make_prompts(model, raters, 2)
+    rater_page, staff_page = client_for(raters[0]), client_for(staff)
+    build(staff, model, dataset="maintainer/one")
+    with CaptureQueriesContext(connection) as one_settings:
+        assert rater_page.get("/settings/data-use").status_code == 200
+    settings_queries = len(one_settings)
+    with CaptureQueriesContext(connection) as one_list:
+        assert staff_page.get("/alice/tiny/feedback/snapshots").status_code == 200
+    list_queries = len(one_list)  # counted at once: each request clears the query log the context reads
+    for name in ("two", "three", "four"):
+        build(staff, model, dataset=f"maintainer/{name}")
+    with django_assert_max_num_queries(settings_queries):
+        page = rater_page.get("/settings/data-use").content.decode()
+    assert page.count("A private dataset (snapshot") == 4
+    public = services.snapshot_request(user=staff, model=model, dataset_id="maintainer/open", filters={}, private=False)
+    services.snapshot_build(snapshot_id=public.pk)
+    public.refresh_from_db()
+    page = rater_page.get("/settings/data-use").content.decode()
+    assert f'href="/datasets/maintainer/open/commit/{public.commit.oid}"' in page  # readable: named and linked
+    with django_assert_max_num_queries(list_queries):
+        assert staff_page.get("/alice/tiny/feedback/snapshots").content.decode().count("maintainer/") >= 4
