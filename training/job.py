@@ -193,6 +193,12 @@ def training_run_execute(*, run_id: int, task_id: str = "") -> str:
             shutil.rmtree(folder, ignore_errors=True)
             return "cancelled"
         return "lease lost"  # reaped while stalled; whoever holds the run now finishes it
+    # What the trainer measured around its training loop (for the estimate of later runs and the benchmark).
+    result.metrics["train"] = {
+        "tokens": result.train_tokens,
+        "seconds": round(result.train_seconds, 3),
+        "tokens_per_second": round(result.tokens_per_second, 1),
+    }
     try:
         commit = _commit_output(run, result)
     except Exception as exc:

@@ -111,11 +111,13 @@ def pick_device() -> tuple[str, str]:
     return "cpu", "cpu"
 
 
-def load_causal_lm(path: Path, *, device_kind: str):
+def load_causal_lm(path: Path, *, device_kind: str, frozen: bool = False):
+    """Safetensors only, never remote code. Trained weights stay fp32 (bf16 autocast on CUDA keeps fp32 master
+    weights for the optimizer); a frozen reference model is kept in bf16 on CUDA."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    dtype = torch.bfloat16 if device_kind == "cuda" else torch.float32
+    dtype = torch.bfloat16 if device_kind == "cuda" and frozen else torch.float32
     return AutoModelForCausalLM.from_pretrained(
         path, dtype=dtype, use_safetensors=True, trust_remote_code=False, local_files_only=True
     )
@@ -325,9 +327,14 @@ def finetune(spec: FinetuneSpec, reporter: Reporter | None = None) -> FinetuneRe
     """Train, evaluate before and after, write the merged weights and tokenizer to run_dir/final, sample both."""
     import torch
     from datasets import Dataset
+    from datasets.utils.logging import disable_progress_bar
     from transformers import AutoTokenizer, set_seed
+    from transformers.utils import logging as transformers_logging
     from trl import DPOTrainer, KTOTrainer, SFTTrainer
 
+    # Progress bars are for terminals; a worker's log gets the reporter's lines instead.
+    disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     reporter = reporter or Reporter()
     if spec.threads:
         torch.set_num_threads(spec.threads)
@@ -348,7 +355,7 @@ def finetune(spec: FinetuneSpec, reporter: Reporter | None = None) -> FinetuneRe
     ref_model = None
     peft_config = _lora_config(spec, model) if spec.use_lora else None
     if spec.method in ("dpo", "kto") and peft_config is None:
-        ref_model = load_causal_lm(spec.base_dir, device_kind=device_kind)
+        ref_model = load_causal_lm(spec.base_dir, device_kind=device_kind, frozen=True)
     config = _config(spec, device_kind, bool(validation_rows))
     state_box: dict[str, Any] = {}
     trainer_class = {"sft": SFTTrainer, "dpo": DPOTrainer, "kto": KTOTrainer}[spec.method]
@@ -400,7 +407,9 @@ def finetune(spec: FinetuneSpec, reporter: Reporter | None = None) -> FinetuneRe
         metrics["after"] = sft_metrics(trainer) if validation_rows else {}
     elif plain_prompts and validation_rows:
         # With LoRA the merge changed the base weights in place: the parent is loaded again.
-        reference = ref_model if ref_model is not None else load_causal_lm(spec.base_dir, device_kind=device_kind)
+        reference = ref_model
+        if reference is None:
+            reference = load_causal_lm(spec.base_dir, device_kind=device_kind, frozen=True)
         metrics["after"] = preference_metrics(
             trained, reference.to(device), tokenizer, validation_rows, method=spec.method, beta=beta, device=device
         )

@@ -1,0 +1,98 @@
+"""Training throughput through Flywheel's job against the same trainer called directly, in the same run.
+
+    .venv/bin/python -m bench.bench_training                # quick: 40 steps a round, 3 rounds
+    BENCH_FULL=1 .venv/bin/python -m bench.bench_training   # 120 steps a round, 5 rounds
+
+It migrates a throw-away FLYWHEEL_DATA_DIR (SQLite), builds a small GPT-2 (random weights, 4 layers x 128) and
+an SFT dataset of story rows, commits both, and alternates:
+
+- job: `training_run_start` then the Celery task `training.run_execute` (in this process): snapshot of the
+  base commit, dataset files from blob storage, the progress reporter thread writing to the database, the
+  cancel check every step, checkpoints, then the commit of the result;
+- direct: `training.trainers.finetune.finetune` on the same weights and rows with no reporter.
+
+Throughput is training tokens (non-padding) per second of the trainer's training loop on both sides, best
+round of each. Target: job / direct >= 0.95 (the platform's overhead at most 5%). Wall-clock times of the whole
+job (including evaluation before/after, sample generations and the commit) and of the direct call are
+printed for information.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.training_setup import (
+    build_gpt2,
+    commit_model_and_dataset,
+    django_in,
+    run_directly,
+    run_through_job,
+    sft_rows,
+)
+
+TARGET = 0.95
+
+
+def main() -> int:
+    full = os.environ.get("BENCH_FULL") == "1"
+    steps = int(os.environ.get("BENCH_TRAINING_STEPS", 120 if full else 40))
+    rounds = 5 if full else 3
+    threads = int(os.environ.get("BENCH_TRAINING_THREADS", 1))
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-training-"))
+    django_in(data_dir, threads=threads)
+    import torch
+
+    from training.trainers.story_corpus import stories, story_text
+
+    torch.set_num_threads(threads)
+    texts = [story_text(s) for s in stories(600, seed=7)]
+    model_dir = data_dir / "model"
+    params = build_gpt2(model_dir, corpus=texts, vocab=2048, n_embd=128, n_layer=4, n_head=4, positions=256)
+    rows = sft_rows(texts)
+    train, validation = rows[:560], rows[560:]
+    hyperparameters = {
+        "max_steps": steps,
+        "learning_rate": 1e-3,
+        "per_device_train_batch_size": 8,
+        "max_length": 256,
+        "save_steps": 25,
+        "seed": 3,
+    }
+    user, model, dataset = commit_model_and_dataset(model_dir, train, validation)
+    print(
+        f"model: GPT-2 {params / 1e6:.1f}M parameters; {len(train)} train rows; {steps} steps a round; "
+        f"{threads} torch thread(s); {rounds} rounds, alternating"
+    )
+    job_rates, direct_rates = [], []
+    for round_number in range(1, rounds + 1):
+        started = time.perf_counter()
+        run = run_through_job(user=user, model=model, dataset=dataset, hyperparameters=hyperparameters)
+        job_wall = time.perf_counter() - started
+        if run.status != "succeeded":
+            print(f"the run {run.status}: {run.error}")
+            return 1
+        job_rate = run.metrics["train"]["tokens_per_second"]
+        started = time.perf_counter()
+        direct = run_directly(
+            model_dir=model_dir, rows=train, validation=validation, hyperparameters=hyperparameters, threads=threads
+        )
+        direct_wall = time.perf_counter() - started
+        job_rates.append(job_rate)
+        direct_rates.append(direct.tokens_per_second)
+        print(
+            f"round {round_number}: job {job_rate:8.0f} tokens/s ({run.metrics['train']['tokens']} tokens, whole job "
+            f"{job_wall:5.1f} s)   direct {direct.tokens_per_second:8.0f} tokens/s ({direct.train_tokens} tokens, "
+            f"whole call {direct_wall:5.1f} s)"
+        )
+    ratio = max(job_rates) / max(direct_rates)
+    met = ratio >= TARGET
+    print(f"\njob / direct throughput (best rounds): {ratio:.3f} (target >= {TARGET})  {'met' if met else 'NOT met'}")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
