@@ -11,8 +11,11 @@ an SFT dataset of story rows, commits both, and alternates:
   cancel check every step, checkpoints, then the commit of the result;
 - direct: `training.trainers.finetune.finetune` on the same weights and rows with no reporter.
 
-Throughput is training tokens (non-padding) per second of the trainer's training loop on both sides, best
-round of each. Target: job / direct >= 0.95 (the platform's overhead at most 5%). Wall-clock times of the whole
+Throughput is training tokens (non-padding) over the trainer's training loop on both sides. Judged per CPU
+second of the whole process (every thread: the job's reporter thread and database writes count against it),
+median of the rounds, because on a shared machine other people's load moves wall-clock rates by 2x from one
+round to the next; tokens per wall second (best round of each) is printed beside it. Target: job / direct
+>= 0.95 (the platform's overhead at most 5%). Wall-clock times of the whole
 job (including evaluation before/after, sample generations and the commit) and of the direct call are
 printed for information.
 """
@@ -20,6 +23,7 @@ printed for information.
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -67,7 +71,7 @@ def main() -> int:
         f"model: GPT-2 {params / 1e6:.1f}M parameters; {len(train)} train rows; {steps} steps a round; "
         f"{threads} torch thread(s); {rounds} rounds, alternating"
     )
-    job_rates, direct_rates = [], []
+    job_rates, direct_rates, job_cpu_rates, direct_cpu_rates = [], [], [], []
     for round_number in range(1, rounds + 1):
         started = time.perf_counter()
         run = run_through_job(user=user, model=model, dataset=dataset, hyperparameters=hyperparameters)
@@ -75,22 +79,27 @@ def main() -> int:
         if run.status != "succeeded":
             print(f"the run {run.status}: {run.error}")
             return 1
-        job_rate = run.metrics["train"]["tokens_per_second"]
+        measured = run.metrics["train"]
         started = time.perf_counter()
         direct = run_directly(
             model_dir=model_dir, rows=train, validation=validation, hyperparameters=hyperparameters, threads=threads
         )
         direct_wall = time.perf_counter() - started
-        job_rates.append(job_rate)
+        job_rates.append(measured["tokens_per_second"])
         direct_rates.append(direct.tokens_per_second)
+        job_cpu_rates.append(measured["tokens"] / measured["cpu_seconds"])
+        direct_cpu_rates.append(direct.train_tokens / direct.train_cpu_seconds)
         print(
-            f"round {round_number}: job {job_rate:8.0f} tokens/s ({run.metrics['train']['tokens']} tokens, whole job "
-            f"{job_wall:5.1f} s)   direct {direct.tokens_per_second:8.0f} tokens/s ({direct.train_tokens} tokens, "
-            f"whole call {direct_wall:5.1f} s)"
+            f"round {round_number}: job {job_rates[-1]:7.0f} tokens/s, {job_cpu_rates[-1]:7.0f} per CPU s "
+            f"(whole job {job_wall:5.1f} s) | direct {direct_rates[-1]:7.0f} tokens/s, "
+            f"{direct_cpu_rates[-1]:7.0f} per CPU s (whole call {direct_wall:5.1f} s) | {measured['tokens']} tokens"
         )
-    ratio = max(job_rates) / max(direct_rates)
-    met = ratio >= TARGET
-    print(f"\njob / direct throughput (best rounds): {ratio:.3f} (target >= {TARGET})  {'met' if met else 'NOT met'}")
+    wall_ratio = max(job_rates) / max(direct_rates)
+    cpu_ratio = statistics.median(job_cpu_rates) / statistics.median(direct_cpu_rates)
+    met = cpu_ratio >= TARGET
+    print(f"\njob / direct, tokens per CPU second of the process (medians): {cpu_ratio:.3f} (target >= {TARGET})")
+    print(f"job / direct, tokens per wall second (best rounds; other load on the machine moves it): {wall_ratio:.3f}")
+    print("target met" if met else "target NOT met")
     return 0 if met else 1
 
 

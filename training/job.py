@@ -166,7 +166,7 @@ def training_run_execute(*, run_id: int, task_id: str = "") -> str:
     reporter = DatabaseReporter(run, lease=lease, interval=settings.FLYWHEEL_TRAINING_REPORT_SECONDS)
     reporter.line(f"attempt {lease} on {os.uname().nodename} (pid {os.getpid()})")
     try:
-        from training.trainers.finetune import FinetuneSpec, finetune
+        from training.trainers.finetune import FinetuneSpec
 
         layout = dataset_layout(run.dataset_commit, run.method)
         spec = FinetuneSpec(
@@ -179,7 +179,7 @@ def training_run_execute(*, run_id: int, task_id: str = "") -> str:
             use_lora=run.use_lora,
             threads=settings.FLYWHEEL_TRAINING_THREADS or None,
         )
-        result = finetune(spec, reporter)
+        result = _train(spec, reporter)
     except Exception as exc:
         logger.exception("Training run %s failed", run.pk)
         reporter.line("".join(traceback.format_exception_only(exc)).strip())
@@ -197,6 +197,7 @@ def training_run_execute(*, run_id: int, task_id: str = "") -> str:
     result.metrics["train"] = {
         "tokens": result.train_tokens,
         "seconds": round(result.train_seconds, 3),
+        "cpu_seconds": round(result.train_cpu_seconds, 3),
         "tokens_per_second": round(result.tokens_per_second, 1),
     }
     try:
@@ -220,6 +221,21 @@ def training_run_execute(*, run_id: int, task_id: str = "") -> str:
     transaction.on_commit(lambda: arena_tasks.run_battles_open.delay(run.pk), robust=True)
     shutil.rmtree(folder, ignore_errors=True)
     return "succeeded"
+
+
+def _train(spec, reporter):
+    """In this process, or across every local GPU with accelerate launch when the machine has more than one
+    (DistributedDataParallel; the suite has no GPU: training/tests/test_launch.py runs the launcher on the CPU with one process)."""
+    import torch
+
+    from training.trainers.finetune import finetune
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus > 1:
+        from training.trainers.launch import finetune_launched
+
+        return finetune_launched(spec, reporter, processes=gpus)
+    return finetune(spec, reporter)
 
 
 def _commit_output(run: TrainingRun, result) -> Commit:

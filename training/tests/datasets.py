@@ -61,7 +61,12 @@ def make_dataset_repo(*, owner, files: dict[str, bytes], name: str = "feedback",
     repo = make_repo(owner=owner, name=name, kind="dataset")
     commit = make_commit(repo=repo, author=owner, files=files, title="Feedback snapshot")
     if validate:
+        from models_hub.dataset_selectors import dataset_validation_for
+        from tests.conftest import wait_for
+
         dataset_validation_run(validation_id=DatasetValidation.objects.get(commit=commit).pk)
+        # With a real worker running, it may have claimed the validation first: then it finishes it.
+        assert wait_for(lambda: not dataset_validation_for(commit).is_pending, timeout=60)
     return repo
 
 

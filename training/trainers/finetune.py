@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +63,7 @@ class FinetuneResult:
     train_seconds: float
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     samples: list[dict[str, str]] = field(default_factory=list)
+    train_cpu_seconds: float = 0.0  # CPU time of this process (every thread) over the training loop
 
     @property
     def tokens_per_second(self) -> float:
@@ -379,33 +379,37 @@ def finetune(spec: FinetuneSpec, reporter: Reporter | None = None) -> FinetuneRe
     total = trainer.state.max_steps or _total_steps(trainer)
     reporter.started(total_steps=total, device=device_label, resumed_from=resumed_from)
     beta = hp["beta"]
+    # Under accelerate launch (several GPUs) every rank trains; rank 0 alone evaluates its own way, saves, samples.
+    main_process = trainer.is_world_process_zero()
     metrics: dict[str, dict[str, float]] = {}
     plain_prompts = all(isinstance(r.get("prompt"), str) for r in validation_rows)
     if spec.method == "sft":
         metrics["before"] = sft_metrics(trainer) if validation_rows else {}
-    elif plain_prompts and validation_rows:
-        base_ref = ref_model or trainer.model
+    elif plain_prompts and validation_rows and main_process:
+        base_ref = ref_model if ref_model is not None else trainer.model
         metrics["before"] = preference_metrics(
             trainer.model, base_ref, tokenizer, validation_rows, method=spec.method, beta=beta, device=device
         )
     if checkpoint:
         reporter.line(f"resuming from {checkpoint.name}")
-    started = time.monotonic()
+    started, started_cpu = time.monotonic(), time.process_time()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    train_seconds = time.monotonic() - started
+    train_seconds, cpu_seconds = time.monotonic() - started, time.process_time() - started_cpu
     train_tokens = int(trainer.state.num_input_tokens_seen or 0) - int(state_box.get("tokens_at_start", 0))
     steps = trainer.state.global_step
     if state_box.get("stopped"):
         reporter.line(f"stopped at step {steps}")
-        return FinetuneResult(None, True, device_label, steps, train_tokens, train_seconds)
+        return FinetuneResult(None, True, device_label, steps, train_tokens, train_seconds, {}, [], cpu_seconds)
+    if spec.method == "sft":  # a collective evaluation: every rank takes part, before any merge
+        metrics["after"] = sft_metrics(trainer) if validation_rows else {}
+    if not main_process:
+        return FinetuneResult(None, False, device_label, steps, train_tokens, train_seconds, metrics, [], cpu_seconds)
     output_dir = spec.run_dir / FINAL
     output_dir.mkdir(parents=True, exist_ok=True)
     trained = trainer.model
     if peft_config is not None:
         trained = trainer.model.merge_and_unload()
-    if spec.method == "sft":
-        metrics["after"] = sft_metrics(trainer) if validation_rows else {}
-    elif plain_prompts and validation_rows:
+    if spec.method != "sft" and plain_prompts and validation_rows:
         # With LoRA the merge changed the base weights in place: the parent is loaded again.
         reference = ref_model
         if reference is None:
@@ -422,7 +426,9 @@ def finetune(spec: FinetuneSpec, reporter: Reporter | None = None) -> FinetuneRe
     del trainer, model, ref_model, trained
     prompts = list(dict.fromkeys(p for r in validation_rows if (p := _prompt_text(r.get("prompt")))))[: spec.samples]
     samples = sample_generations(spec.base_dir, output_dir, prompts)
-    return FinetuneResult(output_dir, False, device_label, steps, train_tokens, train_seconds, metrics, samples)
+    return FinetuneResult(
+        output_dir, False, device_label, steps, train_tokens, train_seconds, metrics, samples, cpu_seconds
+    )
 
 
 def _total_steps(trainer) -> int:
@@ -431,7 +437,3 @@ def _total_steps(trainer) -> int:
         return args.max_steps
     per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * max(1, args.world_size)
     return max(1, math.ceil(len(trainer.train_dataset) / per_step) * math.ceil(args.num_train_epochs))
-
-
-def environment_threads() -> int:
-    return int(os.environ.get("FLYWHEEL_TRAINING_THREADS") or os.cpu_count() or 1)
