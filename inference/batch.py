@@ -39,6 +39,7 @@ class RunningBatch:
         self.past = None
         self.attention = torch.zeros((0, 0), dtype=torch.long, device=loaded.device)
         self.next_ids: list[int] = []  # per row, the token the next step feeds
+        self.last_tick = 0.0  # when the rows last reported their text
         self.waiting: list[list[Request]] = []  # prompt-length groups that cannot join this model's cache
 
     def __len__(self) -> int:
@@ -131,6 +132,8 @@ class RunningBatch:
                 ended.add(keep_from + i)
             else:
                 self.next_ids[keep_from + i] = row.request.completion_ids[-1]
+        if keep_from == 0 and now - self.last_tick >= self.text_interval:
+            self.last_tick = now
         if not ended:
             return
         keep = [i for i in range(len(self.rows)) if i not in ended]
@@ -159,7 +162,8 @@ class RunningBatch:
         request.completion_ids.append(token)
         request.first_token_at = request.first_token_at or now
         done = len(request.completion_ids) >= request.params.max_new_tokens
-        due = now - row.last_sent >= self.text_interval
+        # Rows report on one shared tick (their writes go out together), and a row's first token at once.
+        due = row.last_sent == 0.0 or now - self.last_tick >= self.text_interval
         # Decoding the whole completion costs more as it grows: only when the text is needed.
         if not (request.stop or done or due):
             return True

@@ -14,6 +14,7 @@ import time
 from datetime import datetime
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
 from inference.models import Generation
@@ -102,9 +103,25 @@ class _Progress:
 
     def flush(self) -> None:
         if self.pending:
-            Generation.objects.bulk_update(
-                list(self.pending.values()), ["text", "completion_tokens", "heartbeat_at", "first_token_at"]
+            # One executemany in one transaction: bulk_update's CASE expressions cost more to build than to run.
+            table, quote = Generation._meta.db_table, connection.ops.quote_name
+            sql = (
+                f"UPDATE {quote(table)} SET text = %s, completion_tokens = %s, heartbeat_at = %s, "  # noqa: S608
+                "first_token_at = %s WHERE id = %s"
             )
+            field = Generation._meta.get_field
+            rows = [
+                [
+                    g.text,
+                    g.completion_tokens,
+                    field("heartbeat_at").get_db_prep_save(g.heartbeat_at, connection),
+                    field("first_token_at").get_db_prep_save(g.first_token_at, connection),
+                    field("id").get_db_prep_save(g.pk, connection),
+                ]
+                for g in self.pending.values()
+            ]
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.executemany(sql, rows)
             self.pending.clear()
         now = time.monotonic()
         if self.rows and now - self.checked_at >= CANCEL_CHECK_SECONDS:
