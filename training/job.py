@@ -73,7 +73,10 @@ class DatabaseReporter:
             self.history = [p for p in self.history if p.get("step", 0) <= resumed_from]
 
     def logged(self, point: dict[str, Any]) -> None:
+        kind = "eval_loss" if "eval_loss" in point else "loss"
         with self._lock:
+            if any(p.get("step") == point["step"] and kind in p for p in self.history[-200:]):
+                return  # a point replayed from a checkpoint that was reported already
             self.history.append(point)
             self.fields["step"] = max(self.fields.get("step", 0), point["step"])
 

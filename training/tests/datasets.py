@@ -73,3 +73,19 @@ def make_dataset_repo(*, owner, files: dict[str, bytes], name: str = "feedback",
 def simple_sft_files(rows: int = 12) -> dict[str, bytes]:
     train = [sft_row(f"Once upon a time {i}", " there was a cat.") for i in range(rows)]
     return snapshot_files(config="sft", train=train, validation=train[:2])
+
+
+def start_run(user, model, dataset, method: str = "sft", *, revision: str = "main", hyperparameters=None, **kwargs):
+    """training_run_start on the main revisions, with two steps unless told otherwise."""
+    from training.services import training_run_start
+
+    return training_run_start(
+        user=user,
+        base_repository=model,
+        revision=revision,
+        dataset_repository=dataset,
+        dataset_revision="main",
+        method=method,
+        hyperparameters={"max_steps": 2} if hyperparameters is None else hyperparameters,
+        **kwargs,
+    )

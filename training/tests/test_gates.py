@@ -7,7 +7,7 @@ from conftest import make_commit, make_repo
 from inference.tests.conftest import make_model_repo
 from models_hub.errors import Conflict, Forbidden
 from training.models import TrainingRun
-from training.services import training_run_cancel, training_run_start
+from training.services import training_run_cancel
 from training.tests.datasets import (
     kto_row,
     make_dataset_repo,
@@ -16,6 +16,7 @@ from training.tests.datasets import (
     simple_sft_files,
     snapshot_card,
     snapshot_files,
+    start_run,
 )
 
 pytestmark = pytest.mark.django_db
@@ -26,28 +27,15 @@ def model(staff, tiny_model_files):
     return make_model_repo(owner=staff, files=tiny_model_files)
 
 
-def start(user, model, dataset, method="sft", **kwargs):
-    return training_run_start(
-        user=user,
-        base_repository=model,
-        revision=kwargs.pop("revision", "main"),
-        dataset_repository=dataset,
-        dataset_revision="main",
-        method=method,
-        hyperparameters=kwargs.pop("hyperparameters", {"max_steps": 2}),
-        **kwargs,
-    )
-
-
 def refusal(user, model, dataset, **kwargs) -> str:
     with pytest.raises(ValidationError) as caught:
-        start(user, model, dataset, **kwargs)
+        start_run(user, model, dataset, **kwargs)
     return " ".join(caught.value.messages)
 
 
 def test_staff_start_a_run_on_a_snapshot_with_every_default_filled_in(staff, model):
     dataset = make_dataset_repo(owner=staff, files=simple_sft_files())
-    run = start(staff, model, dataset)
+    run = start_run(staff, model, dataset)
     assert run.status == TrainingRun.Status.QUEUED
     assert run.output_branch == f"run-{run.pk}"
     assert run.base_commit.repository == model and run.dataset_commit.repository == dataset
@@ -58,8 +46,8 @@ def test_staff_start_a_run_on_a_snapshot_with_every_default_filled_in(staff, mod
 def test_non_staff_cannot_start_or_cancel(staff, alice, model):
     dataset = make_dataset_repo(owner=staff, files=simple_sft_files())
     with pytest.raises(Forbidden):
-        start(alice, model, dataset)
-    run = start(staff, model, dataset)
+        start_run(alice, model, dataset)
+    run = start_run(staff, model, dataset)
     with pytest.raises(Forbidden):
         training_run_cancel(run=run, user=alice)
 
@@ -140,7 +128,7 @@ def test_unknown_revisions_and_methods_are_refused(staff, model):
 
 def test_cancel_a_queued_run_ends_it_and_a_finished_one_cannot_be_cancelled(staff, model):
     dataset = make_dataset_repo(owner=staff, files=simple_sft_files())
-    run = start(staff, model, dataset)
+    run = start_run(staff, model, dataset)
     run = training_run_cancel(run=run, user=staff)
     assert run.status == TrainingRun.Status.CANCELLED and run.finished_at is not None
     with pytest.raises(Conflict, match="has already cancelled"):
@@ -150,4 +138,4 @@ def test_cancel_a_queued_run_ends_it_and_a_finished_one_cannot_be_cancelled(staf
 def test_sft_reads_messages_rows_too(staff, model):
     rows = [{"messages": sft_row("p", " a")["messages"]}] * 10
     dataset = make_dataset_repo(owner=staff, files=snapshot_files(config="sft", train=rows, validation=rows[:2]))
-    assert start(staff, model, dataset).status == TrainingRun.Status.QUEUED
+    assert start_run(staff, model, dataset).status == TrainingRun.Status.QUEUED

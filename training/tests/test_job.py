@@ -15,8 +15,8 @@ from models_hub.models import Ref, TreeEntry
 from models_hub.storage.blobs import blob_open
 from tests.conftest import wait_for
 from training.models import DeviceThroughput, TrainingRun
-from training.services import training_run_cancel, training_run_start
-from training.tests.datasets import make_dataset_repo, preference_row, sft_row, snapshot_files
+from training.services import training_run_cancel
+from training.tests.datasets import make_dataset_repo, preference_row, sft_row, snapshot_files, start_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,13 +42,11 @@ def test_an_sft_run_commits_weights_tokenizer_and_a_card_with_lineage_to_its_bra
     model = make_model_repo(owner=staff, files=tiny_model_files)
     rows = [sft_row(f"Once upon a time {i}", " the cat played.") for i in range(12)]
     dataset = make_dataset_repo(owner=staff, files=snapshot_files(config="sft", train=rows, validation=rows[:3]))
-    run = training_run_start(
-        user=staff,
-        base_repository=model,
-        revision="main",
-        dataset_repository=dataset,
-        dataset_revision="main",
-        method="sft",
+    run = start_run(
+        staff,
+        model,
+        dataset,
+        "sft",
         hyperparameters={"max_steps": 4, "learning_rate": 1e-3, "per_device_train_batch_size": 4, "save_steps": 2},
     )
     run = finished(run)
@@ -88,15 +86,13 @@ def test_a_dpo_run_with_lora_reports_preference_metrics(celery_worker, tiny_mode
         for i in range(10)
     ]
     dataset = make_dataset_repo(owner=staff, files=snapshot_files(config="preference", train=rows, validation=rows[:3]))
-    run = training_run_start(
-        user=staff,
-        base_repository=model,
-        revision="main",
-        dataset_repository=dataset,
-        dataset_revision="main",
-        method="dpo",
-        use_lora=True,
+    run = start_run(
+        staff,
+        model,
+        dataset,
+        "dpo",
         hyperparameters={"max_steps": 3, "learning_rate": 5e-3, "per_device_train_batch_size": 4},
+        use_lora=True,
     )
     run = finished(run)
     assert run.status == TrainingRun.Status.SUCCEEDED, (run.error, run.log_tail)
@@ -111,13 +107,11 @@ def test_cancel_stops_a_running_job_at_its_next_step(celery_worker, tiny_model_f
     model = make_model_repo(owner=staff, files=tiny_model_files)
     rows = [sft_row(f"Once upon a time {i}", " the cat played.") for i in range(12)]
     dataset = make_dataset_repo(owner=staff, files=snapshot_files(config="sft", train=rows, validation=rows[:2]))
-    run = training_run_start(
-        user=staff,
-        base_repository=model,
-        revision="main",
-        dataset_repository=dataset,
-        dataset_revision="main",
-        method="sft",
+    run = start_run(
+        staff,
+        model,
+        dataset,
+        "sft",
         hyperparameters={"max_steps": 100_000, "per_device_train_batch_size": 2, "save_steps": 100_000},
     )
     assert wait_for(lambda: TrainingRun.objects.get(pk=run.pk).step >= 2, timeout=60)

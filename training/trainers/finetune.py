@@ -392,6 +392,12 @@ def finetune(spec: FinetuneSpec, reporter: Reporter | None = None) -> FinetuneRe
         )
     if checkpoint:
         reporter.line(f"resuming from {checkpoint.name}")
+        # Points logged before the checkpoint that the reporter may never have passed on (a worker killed
+        # between its last report and the checkpoint); a reporter keeps one point per step.
+        for logged in json.loads((checkpoint / "trainer_state.json").read_text()).get("log_history", []):
+            point = {k: logged[k] for k in ("step", "epoch", "loss", "eval_loss", "learning_rate") if k in logged}
+            if "loss" in point or "eval_loss" in point:
+                reporter.logged(point)
     started, started_cpu = time.monotonic(), time.process_time()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds, cpu_seconds = time.monotonic() - started, time.process_time() - started_cpu
