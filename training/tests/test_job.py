@@ -16,7 +16,7 @@ from models_hub.storage.blobs import blob_open
 from tests.conftest import wait_for
 from training.models import DeviceThroughput, TrainingRun
 from training.services import training_run_cancel
-from training.tests.datasets import make_dataset_repo, preference_row, sft_row, snapshot_files, start_run
+from training.tests.datasets import kto_row, make_dataset_repo, preference_row, sft_row, snapshot_files, start_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -121,3 +121,15 @@ def test_cancel_stops_a_running_job_at_its_next_step(celery_worker, tiny_model_f
     assert 2 <= run.step < 100_000 and run.output_commit is None
     assert not Ref.objects.filter(repository=model, name=f"run-{run.pk}").exists()
     assert any("stopped at step" in line for line in run.log_tail)
+
+
+def test_a_kto_run_on_thumbs_trains_and_reports_preference_metrics(celery_worker, tiny_model_files):
+    staff = make_user("staffer", is_staff=True)
+    model = make_model_repo(owner=staff, files=tiny_model_files)
+    rows = [kto_row(f"Once upon a time {i}", " a cat." if i % 2 else " a dog ran off.", bool(i % 2)) for i in range(12)]
+    dataset = make_dataset_repo(owner=staff, files=snapshot_files(config="kto", train=rows, validation=rows[:4]))
+    hyperparameters = {"max_steps": 3, "learning_rate": 5e-3, "per_device_train_batch_size": 4}
+    run = finished(start_run(staff, model, dataset, "kto", hyperparameters=hyperparameters))
+    assert run.status == TrainingRun.Status.SUCCEEDED, (run.error, run.log_tail)
+    assert run.metrics["before"]["preference_accuracy"] == 0.5  # the parent against itself: no reward either way
+    assert run.metrics["after"]["reward_margin"] > run.metrics["before"]["reward_margin"]

@@ -92,9 +92,13 @@ def training_rows(rows: list[dict], method: str, *, has_chat_template: bool) -> 
         if has_chat_template:
             # Conversational prompt-completion: the loss falls on the last assistant turn only.
             return [{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in rows]
-        # A base model without a chat template trains on plain text, the way the playground prompts it.
+        # A base model without a chat template trains on plain text laid out as the inference engine prompts it
+        # (inference.engine.encode_prompt: "role: content" lines, then "assistant:").
         return [
-            {"prompt": "\n".join(m["content"] for m in r["messages"][:-1]), "completion": r["messages"][-1]["content"]}
+            {
+                "prompt": "\n".join(f"{m['role']}: {m['content']}" for m in r["messages"][:-1]) + "\nassistant:",
+                "completion": " " + r["messages"][-1]["content"],
+            }
             for r in rows
         ]
     return [{"text": r["text"]} for r in rows]
