@@ -1,7 +1,10 @@
 """Generation through the API against calling the model directly, and batching of concurrent requests.
 
-    .venv/bin/python -m bench.bench_generation                # quick: 64 new tokens
-    BENCH_FULL=1 .venv/bin/python -m bench.bench_generation   # 256 new tokens
+    .venv/bin/python -m bench.bench_generation                # quick: 64 new tokens, or more (below)
+    BENCH_FULL=1 .venv/bin/python -m bench.bench_generation   # 256 new tokens, or more
+
+The length doubles (up to 448 tokens) until the bare `model.generate` call takes at least a second, as the
+issue's target is stated for such a length (on a quiet machine 64 tokens take about half a second).
 
 It migrates a throw-away FLYWHEEL_DATA_DIR (SQLite), builds a GPT-2 with random weights (no end-of-text
 token, so every run produces exactly max_new_tokens) and commits it, starts gunicorn and one inference
@@ -35,6 +38,7 @@ from bench.common import free_port, server_env, start_gunicorn, stop_gunicorn
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PROMPT = "Once upon a time there was a little cat named Tom, and"
+MAX_NEW_TOKENS = 448  # the model's 512 positions, less the prompt
 
 SETUP = """
 import json, django
@@ -208,6 +212,9 @@ def main() -> int:
     folder.mkdir()
     build_model(folder)
     direct = direct_seconds(folder, new_tokens)
+    while direct < 1.0 and new_tokens * 2 <= MAX_NEW_TOKENS:
+        new_tokens *= 2
+        direct = direct_seconds(folder, new_tokens)
     direct_one = direct_seconds(folder, 1)
     print(
         f"direct model.generate, {new_tokens} tokens: {direct:.3f} s (best of 3); 1 token: {direct_one * 1000:.0f} ms"
@@ -221,8 +228,8 @@ def main() -> int:
         generate_via_api(port, token, 4)  # the worker loads the model once
         api = min(generate_via_api(port, token, new_tokens) for _ in range(3))
         hop = min(generate_via_api(port, token, 1) for _ in range(5)) - direct_one
-        one = concurrent_seconds(port, token, new_tokens, 1)
-        eight = concurrent_seconds(port, token, new_tokens, 8)
+        one = min(concurrent_seconds(port, token, new_tokens, 1) for _ in range(2))
+        eight = min(concurrent_seconds(port, token, new_tokens, 8) for _ in range(2))
     finally:
         stop(server, worker)
     ratio = api / direct

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from inference.engine import LoadedModel, Request, _eos_ids, _final_text, _sample_row, visible_text
@@ -82,6 +82,23 @@ class RunningBatch:
         )
         self.past = out.past_key_values
         self._sample(self.rows, out.logits[:, -1, :].float(), keep_from=0)
+
+    def run(self, admit=None, on_step=None) -> None:
+        """Step until every row has ended; between steps `admit(rows running)` may hand over more requests, and
+        `on_step()` is called (the caller writes what its rows reported). See `engine.generate_batch`."""
+        while True:
+            if on_step is not None:
+                on_step()
+            if admit is not None and self.can_join():
+                newcomers = admit(len(self))
+                if newcomers:
+                    self.add(newcomers)
+            if not self:
+                if not self.waiting:
+                    return
+                self.add(self.waiting.pop(0))
+                continue
+            self.step()
 
     def _prefill(self, requests: list[Request]) -> None:
         import torch
@@ -187,30 +204,3 @@ class RunningBatch:
         request.on_text(request.text, len(request.completion_ids))
         request.on_end(request)
         return False
-
-
-def run(
-    loaded: LoadedModel,
-    requests: Sequence[Request],
-    *,
-    text_interval: float = 0.05,
-    admit: Callable[[int], Sequence[Request]] | None = None,
-    on_step: Callable[[], None] | None = None,
-) -> None:
-    """Generate until every row has ended; between steps `admit(rows running)` may hand over more requests, and
-    `on_step()` is called (the caller writes what its rows reported)."""
-    batch = RunningBatch(loaded, text_interval=text_interval)
-    batch.add(requests)
-    while True:
-        if on_step is not None:
-            on_step()
-        if admit is not None and batch.can_join():
-            newcomers = admit(len(batch))
-            if newcomers:
-                batch.add(newcomers)
-        if not batch:
-            if not batch.waiting:
-                return
-            batch.add(batch.waiting.pop(0))
-            continue
-        batch.step()

@@ -201,9 +201,11 @@ def generate_batch(
     `on_end`. Between decode steps `admit(number of rows running)` may return more requests, which join, and
     `on_step()` is called.
     """
-    from inference.batch import run
+    from inference.batch import RunningBatch
 
-    run(loaded, requests, text_interval=text_interval, admit=admit, on_step=on_step)
+    batch = RunningBatch(loaded, text_interval=text_interval)
+    batch.add(requests)
+    batch.run(admit=admit, on_step=on_step)
 
 
 def _eos_ids(loaded: LoadedModel) -> list[int]:
