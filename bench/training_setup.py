@@ -4,6 +4,7 @@ dataset committed, a training run through the job, and the same trainer called d
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -34,33 +35,14 @@ def django_in(data_dir: Path, *, threads: int) -> None:
 
 def build_gpt2(folder: Path, *, corpus: list[str], vocab: int, n_embd: int, n_layer: int, n_head: int, positions: int):
     """A GPT-2 with random weights and a BPE tokenizer trained on `corpus`; returns the parameter count."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from safetensors import safe_open
 
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tokenizer.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=tokenizer.get_vocab_size(),
-        n_positions=positions,
-        n_embd=n_embd,
-        n_layer=n_layer,
-        n_head=n_head,
-        eos_token_id=0,
-        bos_token_id=0,
-    )
-    model = GPT2LMHeadModel(config)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    fast.save_pretrained(folder)
-    return sum(p.numel() for p in model.parameters())
+    from inference.tests.tiny_models import build_tiny_model
+
+    build_tiny_model(folder, corpus=corpus, vocab_size=vocab, size=(n_embd, n_layer, n_head, positions))
+    with safe_open(folder / "model.safetensors", "pt") as weights:
+        # Tied input and output embeddings are stored once, so this counts each parameter once.
+        return sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())  # noqa: SIM118
 
 
 def sft_rows(texts: list[str]) -> list[dict]:

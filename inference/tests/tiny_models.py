@@ -16,9 +16,17 @@ CHAT_TEMPLATE = (
 
 
 def build_tiny_model(
-    folder: Path, *, chat: bool = False, seed: int = 0, corpus: list[str] = CORPUS, vocab_size: int = 300
+    folder: Path,
+    *,
+    chat: bool = False,
+    seed: int = 0,
+    corpus: list[str] = CORPUS,
+    vocab_size: int = 300,
+    size: tuple[int, int, int, int] = (32, 2, 2, 128),
 ) -> dict[str, bytes]:
-    """Write a tiny GPT-2 and its BPE tokenizer to `folder`; return the files as {path: bytes}."""
+    """Write a tiny GPT-2 and its BPE tokenizer to `folder`; return the files as {path: bytes}.
+
+    `size`: (n_embd, n_layer, n_head, n_positions); the benchmarks build bigger ones the same way."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
@@ -36,10 +44,10 @@ def build_tiny_model(
     torch.manual_seed(seed)
     config = GPT2Config(
         vocab_size=tokenizer.get_vocab_size(),
-        n_positions=128,
-        n_embd=32,
-        n_layer=2,
-        n_head=2,
+        n_embd=size[0],
+        n_layer=size[1],
+        n_head=size[2],
+        n_positions=size[3],
         eos_token_id=0,
         bos_token_id=0,
     )
