@@ -74,7 +74,6 @@ def load_model(path: Path) -> LoadedModel:
     """Load a snapshot folder: safetensors weights only, never remote code."""
     import json
 
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     config = json.loads((path / "config.json").read_text())
@@ -94,7 +93,6 @@ def load_model(path: Path) -> LoadedModel:
     max_positions = int(
         getattr(model.config, "max_position_embeddings", 0) or getattr(model.config, "n_positions", 0) or 2048
     )
-    torch.set_grad_enabled(False)
     return LoadedModel(model, tokenizer, device, str(dtype).removeprefix("torch."), nbytes, max_positions)
 
 
@@ -201,11 +199,15 @@ def generate_batch(
     `on_end`. Between decode steps `admit(number of rows running)` may return more requests, which join, and
     `on_step()` is called.
     """
+    import torch
+
     from inference.batch import RunningBatch
 
-    batch = RunningBatch(loaded, text_interval=text_interval)
-    batch.add(requests)
-    batch.run(admit=admit, on_step=on_step)
+    # Inference mode for this call only: the training job generates samples in the same process, then trains.
+    with torch.inference_mode():
+        batch = RunningBatch(loaded, text_interval=text_interval)
+        batch.add(requests)
+        batch.run(admit=admit, on_step=on_step)
 
 
 def _eos_ids(loaded: LoadedModel) -> list[int]:

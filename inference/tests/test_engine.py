@@ -152,3 +152,14 @@ def test_prompts_of_different_lengths_share_a_batch_and_each_row_ends_on_its_own
     assert [r.completion_ids for r in requests] == [r.completion_ids for r in alone]
     assert sorted(map(id, ended)) == sorted(map(id, requests))  # each told once, when it ended
     assert all(r.finish_reason in ("length", "stop") for r in requests)
+
+
+def test_generating_leaves_gradients_on_for_the_rest_of_the_process(loaded):
+    """The training job samples with this engine in the process that then trains (or trains the next run)."""
+    import torch
+
+    run(loaded, "The cat", max_new_tokens=4, temperature=0.0, seed=0)
+    assert torch.is_grad_enabled()
+    weight = torch.ones(2, requires_grad=True)
+    (weight * 3).sum().backward()
+    assert weight.grad.tolist() == [3.0, 3.0]

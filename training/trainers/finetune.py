@@ -301,7 +301,6 @@ def sft_metrics(trainer) -> dict[str, float]:
 
 def sample_generations(parent_dir: Path, child_dir: Path, prompts: list[str]) -> list[dict[str, str]]:
     """Greedy continuations of held-out prompts by the parent and the child, side by side (inference engine)."""
-    import torch
 
     from inference.engine import Request, SamplingParams, encode_prompt, generate_batch, load_model
 
@@ -315,7 +314,6 @@ def sample_generations(parent_dir: Path, child_dir: Path, prompts: list[str]) ->
         generate_batch(loaded, requests)
         texts[name] = [r.text for r in requests]
         del loaded
-    torch.set_grad_enabled(True)  # load_model turns gradients off for the whole process
     return [
         {"prompt": p, "parent": a, "child": b} for p, a, b in zip(prompts, texts["parent"], texts["child"], strict=True)
     ]
@@ -342,7 +340,6 @@ def finetune(spec: FinetuneSpec, reporter: Reporter | None = None) -> FinetuneRe
     reporter = reporter or Reporter()
     if spec.threads:
         torch.set_num_threads(spec.threads)
-    torch.set_grad_enabled(True)
     hp = spec.hyperparameters
     set_seed(hp["seed"])
     device_kind, device_label = pick_device()
