@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 export PORT
+# Test processes (pytest-xdist): 2 suits a 2-core machine, whose tests mostly wait on servers, workers and Chromium; 0 runs in one.
+TEST_PROCESSES ?= 2
 
 .PHONY: install run test lint format check bench demo worker
 
@@ -25,7 +27,7 @@ run: demo
 	@FLYWHEEL_WEB_URL=http://127.0.0.1:$(PORT)/ $(VENV)/bin/honcho -f platform/Procfile.dev -d . start || [ $$? -eq 130 ]  # 130: stopped with Ctrl-C
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
