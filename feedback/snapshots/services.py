@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.validators import validate_hub_name
+from config.stuck_work import stuck_work_resend
 from feedback.snapshots import build
 from feedback.snapshots.card import CONFIGS, SPLITS, path_of
 from feedback.snapshots.filters import SnapshotFilters, filters_clean
@@ -178,17 +179,9 @@ def snapshots_resend(*, limit: int = 100) -> int:
     by Celery beat. A build that is running fine ignores the extra message (its claim fails)."""
     from feedback.snapshots.tasks import snapshot_build as task
 
-    now = timezone.now()
-    Status = FeedbackSnapshot.Status
-    stuck = FeedbackSnapshot.objects.filter(
-        Q(status=Status.QUEUED, created_at__lt=now - RESEND_QUEUED_AFTER)
-        | Q(status=Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
-    ).values_list("pk", flat=True)[:limit]
-    sent = 0
-    for snapshot_id in stuck:
-        task.delay(snapshot_id)
-        sent += 1
-    return sent
+    return stuck_work_resend(
+        FeedbackSnapshot, task=task, queued_after=RESEND_QUEUED_AFTER, stale_after=STALE_AFTER, limit=limit
+    )
 
 
 def _dataset_for(snapshot: FeedbackSnapshot) -> Repository:

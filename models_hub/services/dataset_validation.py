@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from config.stuck_work import stuck_work_resend
 from models_hub import cards
 from models_hub.dataset_files import formats, layout
 from models_hub.dataset_files.report import VALIDATOR_VERSION, FileReport
@@ -83,17 +84,9 @@ def dataset_validations_resend(*, limit: int = 100) -> int:
     (heartbeat stale): run by Celery beat. A validation that is running fine ignores the extra message."""
     from models_hub.tasks import dataset_validate
 
-    now = timezone.now()
-    Status = DatasetValidation.Status
-    stuck = DatasetValidation.objects.filter(
-        Q(status=Status.QUEUED, created_at__lt=now - RESEND_QUEUED_AFTER)
-        | Q(status=Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
-    ).values_list("pk", flat=True)[:limit]
-    sent = 0
-    for validation_id in stuck:
-        dataset_validate.delay(validation_id)
-        sent += 1
-    return sent
+    return stuck_work_resend(
+        DatasetValidation, task=dataset_validate, queued_after=RESEND_QUEUED_AFTER, stale_after=STALE_AFTER, limit=limit
+    )
 
 
 def validate_file(handle, file_format: str, progress: Callable[[int], None] | None = None) -> FileReport:
