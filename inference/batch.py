@@ -14,7 +14,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inference.engine import LoadedModel, Request, _eos_ids, _final_text, _sample_row, visible_text
+from inference.engine import (
+    LoadedModel,
+    Request,
+    _eos_ids,
+    _final_text,
+    _sample_row,
+    decode_completion,
+    visible_text,
+)
 
 
 @dataclass
@@ -170,7 +178,7 @@ class RunningBatch:
 
     def _advance(self, row: _Row, logits, now: float) -> bool:
         """Handle one sampled token for `row`; False when the row has ended (its text is final)."""
-        request, tokenizer = row.request, self.loaded.tokenizer
+        request = row.request
         if request.should_stop():
             return self._end(row, "cancelled")
         token = _sample_row(logits.clone(), request.params, request.prompt_ids + request.completion_ids, row.generator)
@@ -184,7 +192,7 @@ class RunningBatch:
         # Decoding the whole completion costs more as it grows: only when the text is needed.
         if not (request.stop or done or due):
             return True
-        decoded = tokenizer.decode(request.completion_ids, skip_special_tokens=True)
+        decoded = decode_completion(self.loaded, request.completion_ids)
         request.text, stopped = visible_text(decoded, request.stop)
         if stopped:
             return self._end(row, "stop", text=request.text)
@@ -197,9 +205,7 @@ class RunningBatch:
     def _end(self, row: _Row, reason: str, *, text: str | None = None) -> bool:
         request = row.request
         if text is None:
-            text = _final_text(
-                self.loaded.tokenizer.decode(request.completion_ids, skip_special_tokens=True), request.stop
-            )
+            text = _final_text(decode_completion(self.loaded, request.completion_ids), request.stop)
         request.text, request.finish_reason = text, reason
         request.on_text(request.text, len(request.completion_ids))
         request.on_end(request)

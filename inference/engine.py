@@ -167,6 +167,15 @@ def _sample_row(logits, params: SamplingParams, seen: list[int], generator) -> i
     return int(torch.multinomial(probs.float().cpu(), 1, generator=generator))
 
 
+def storable_text(text: str) -> str:
+    """A model may emit the NUL character, which no database text column holds: shown as U+FFFD instead."""
+    return text.replace("\x00", "\ufffd")
+
+
+def decode_completion(loaded: LoadedModel, ids: Sequence[int]) -> str:
+    return storable_text(loaded.tokenizer.decode(ids, skip_special_tokens=True))
+
+
 def visible_text(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     """The text cut before the first stop string (True when one was found), else without a trailing partial
     stop string, so a streamed text never shows what the final one will not contain."""

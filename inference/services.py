@@ -115,6 +115,8 @@ def generation_request(
     text = prompt if messages is None else "\n".join(f"{m['role']}: {m['content']}" for m in messages)
     if messages is None and not prompt.strip():
         raise BadRequest("The prompt is empty.")
+    if "\x00" in text + system_prompt + "".join(stop):
+        raise BadRequest("The prompt contains a NUL character (\\u0000), which cannot be stored.")
     if len(text) + len(system_prompt) > settings.FLYWHEEL_MAX_PROMPT_CHARS:
         raise BadRequest(f"The prompt is too long: at most {settings.FLYWHEEL_MAX_PROMPT_CHARS:,} characters.")
     sampling = sampling_clean(params or {})

@@ -180,7 +180,7 @@ def test_a_big_file_goes_in_parts_at_once_and_resumes_them_after_a_reload(page, 
     )
     page.set_input_files("#file-input", str(big))
     page.click("#commit-button")
-    page.wait_for_selector("#commit-done")
+    page.wait_for_selector("#commit-done", timeout=60_000)  # four parts and the commit, beside other test processes
 
     new_uploads = [meta for method, meta in sent if method == "POST"]
     assert all(meta.startswith("parent ") for meta in new_uploads)  # the same upload, not a new one

@@ -163,3 +163,10 @@ def test_generating_leaves_gradients_on_for_the_rest_of_the_process(loaded):
     weight = torch.ones(2, requires_grad=True)
     (weight * 3).sum().backward()
     assert weight.grad.tolist() == [3.0, 3.0]
+
+
+def test_a_nul_character_the_model_emits_is_kept_as_a_replacement_character(loaded):
+    """No database text column holds NUL (PostgreSQL refuses it), and a random model emits any byte."""
+    ids = loaded.tokenizer.encode("a\x00b", add_special_tokens=False)
+    assert loaded.tokenizer.decode(ids) == "a\x00b"
+    assert engine.decode_completion(loaded, ids) == "a\ufffdb"

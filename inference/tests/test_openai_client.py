@@ -105,6 +105,8 @@ def test_errors_arrive_as_the_clients_exceptions(openai_client, alice, tiny_mode
     assert bad.value.param == "tools"
     with pytest.raises(openai.BadRequestError, match="'temperature' must be between"):
         openai_client.completions.create(model="alice/tiny", prompt="Hi", temperature=5)
+    with pytest.raises(openai.BadRequestError, match="NUL character"):  # PostgreSQL text cannot hold it
+        openai_client.chat.completions.create(model="alice/tiny", messages=[{"role": "user", "content": "Hi\x00"}])
 
 
 def test_a_wrong_key_is_an_authentication_error(live_server):
