@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 export PORT
-# Test processes (pytest-xdist): 2 suits a 2-core machine, whose tests mostly wait on servers, workers and Chromium; 0 runs in one.
-TEST_PROCESSES ?= 2
+# Test processes (pytest-xdist): 0 runs the suite in this process. TEST_PROCESSES=2 takes about half the time on
+# 2 cores, but one upload browser test has failed there in CI's order (under investigation), so CI runs in one.
+TEST_PROCESSES ?= 0
 
 .PHONY: install run test lint format check bench demo worker
 
