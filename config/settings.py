@@ -291,6 +291,9 @@ FLYWHEEL_PROMPT_SET_MAX_BYTES = env_int("FLYWHEEL_PROMPT_SET_MAX_BYTES", 20 * 10
 FLYWHEEL_PROMPT_SET_MAX_PROMPTS = env_int("FLYWHEEL_PROMPT_SET_MAX_PROMPTS", 10_000)
 FLYWHEEL_INFERENCE_MEMORY_BYTES = env_int("FLYWHEEL_INFERENCE_MEMORY_BYTES", 4 * 1024**3)
 FLYWHEEL_MAX_BATCH = env_int("FLYWHEEL_MAX_BATCH", 16)
+# torch threads of an inference worker; 0 keeps torch's default (one per core). On a 2-core machine that also
+# serves the web, 1 measured faster (bench/README.md, bench_generation).
+FLYWHEEL_INFERENCE_THREADS = env_int("FLYWHEEL_INFERENCE_THREADS", 0)
 # A wait before a batch starts; 0 by default, since later requests join a running batch between steps.
 FLYWHEEL_BATCH_WINDOW_MS = env_int("FLYWHEEL_BATCH_WINDOW_MS", 0)
 # Training (training/): torch threads per training worker (0: every core), how often progress is written, when a

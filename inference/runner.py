@@ -158,6 +158,10 @@ def _run_local(batch: list[Generation], taken: list) -> None:
     from inference.engine import generate_batch, load_model
     from inference.snapshot import snapshot_dir
 
+    if settings.FLYWHEEL_INFERENCE_THREADS:
+        import torch
+
+        torch.set_num_threads(settings.FLYWHEEL_INFERENCE_THREADS)
     commit = batch[0].commit
     loaded = model_cache().get(commit.oid, lambda: load_model(snapshot_dir(commit)))
     device = f"{loaded.device} {loaded.dtype}"

@@ -83,6 +83,22 @@ def test_requests_queued_together_for_one_commit_run_as_one_batch(alice, tiny_mo
     assert generation_run(generation_id=str(generations[1].pk)) == 0
 
 
+def test_an_inference_worker_uses_the_configured_torch_threads(alice, tiny_model_files, settings):
+    import torch
+
+    from inference.runner import generation_run
+
+    repo = make_model_repo(owner=alice, files=tiny_model_files)
+    generation = services.generation_request(user=alice, repo=repo, prompt="The dog", params={"max_new_tokens": 2})
+    before = torch.get_num_threads()
+    settings.FLYWHEEL_INFERENCE_THREADS = 1
+    try:
+        assert generation_run(generation_id=str(generation.pk)) == 1
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_a_generation_queued_while_a_batch_runs_joins_it_and_gets_the_text_it_gets_alone(
     celery_worker, alice, tiny_model_files
 ):
