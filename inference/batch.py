@@ -23,6 +23,7 @@ from inference.engine import (
     decode_completion,
     visible_text,
 )
+from inference.growing_cache import growing_cache
 
 
 @dataclass
@@ -57,7 +58,10 @@ class RunningBatch:
         """Whether rows may join while others run: every cache layer must be a plain growing one."""
         from transformers.cache_utils import DynamicLayer
 
-        return self.past is None or all(type(layer) is DynamicLayer for layer in getattr(self.past, "layers", [None]))
+        from inference.growing_cache import GrowingLayer
+
+        plain = (DynamicLayer, GrowingLayer)
+        return self.past is None or all(type(layer) in plain for layer in getattr(self.past, "layers", [None]))
 
     def add(self, requests: Sequence[Request]) -> None:
         """Prefill the newcomers (one forward per prompt length) and join the ones that did not end at once."""
@@ -116,7 +120,13 @@ class RunningBatch:
         input_ids = torch.tensor([r.prompt_ids for r in requests], dtype=torch.long, device=device)
         attention = torch.ones_like(input_ids)
         positions = torch.arange(input_ids.shape[1], device=device).unsqueeze(0).expand_as(input_ids)
-        out = self.loaded.model(input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=True)
+        out = self.loaded.model(
+            input_ids=input_ids,
+            attention_mask=attention,
+            position_ids=positions,
+            past_key_values=growing_cache(self.loaded.model.config),
+            use_cache=True,
+        )
         first = len(self.rows)
         self._join(rows, out.past_key_values, attention)
         self._sample(self.rows[first:], out.logits[:, -1, :].float(), keep_from=first)
