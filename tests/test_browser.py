@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from conftest import make_commit, make_repo, make_user
 from models_hub import selectors
@@ -180,7 +181,10 @@ def test_a_big_file_goes_in_parts_at_once_and_resumes_them_after_a_reload(page, 
     )
     page.set_input_files("#file-input", str(big))
     page.click("#commit-button")
-    page.wait_for_selector("#commit-done", timeout=60_000)  # four parts and the commit, beside other test processes
+    try:
+        page.wait_for_selector("#commit-done", timeout=60_000)  # four parts and the commit, beside other processes
+    except PlaywrightTimeoutError:
+        pytest.fail(f"No commit after 60 s; the page says {page.inner_text('#upload-form')!r}; requests: {sent}")
 
     new_uploads = [meta for method, meta in sent if method == "POST"]
     assert all(meta.startswith("parent ") for meta in new_uploads)  # the same upload, not a new one

@@ -100,7 +100,8 @@ def upload_part_create(*, user: User, parent: UploadSession, start: int, size: i
     """A part of `parent` (the caller got it with upload_get): its bytes [start, start + size).
 
     The parent counted the whole file when it was created; parts add nothing to it. Parts may not
-    overlap, and once a file is sent in parts its parent takes no bytes of its own.
+    overlap (a part with the same bounds is answered with that part), and once a file is sent in parts its
+    parent takes no bytes of its own.
     """
     if parent.parent_id is not None:
         raise BadRequest("A part of an upload cannot have parts of its own.")
@@ -108,6 +109,11 @@ def upload_part_create(*, user: User, parent: UploadSession, start: int, size: i
         raise Conflict("This upload is already being sent in one piece.")
     if start < 0 or size <= 0 or start + size > parent.size:
         raise BadRequest(f"A part must lie within the upload's {parent.size:,} bytes and not be empty.")
+    same = parent.parts.filter(start=start, size=size).first()
+    if same is not None:
+        # The client lost the part's address (the page reloaded before it kept the answer to the creation):
+        # the same bounds asked again are the same part, whose offset says how much of it arrived.
+        return same
     overlapping = parent.parts.filter(start__lt=start + size, start__gt=start - F("size"))
     if overlapping.exists():
         raise Conflict("This part overlaps another part of the same upload.")

@@ -519,6 +519,27 @@ def test_parts_that_do_not_fit_are_refused(alice, bob, repo):
     assert create_part(client, whole, start=5, size=5).status_code == 409  # already sent in one piece
 
 
+def test_a_part_asked_again_with_the_same_bounds_is_the_same_part_with_what_arrived(alice, repo):
+    """A page that reloads before it keeps a part's address asks for the part again: it must get that part
+    (a 409 there left the file unable to finish until the upload expired)."""
+    client = client_for(alice)
+    data = os.urandom(100)
+    parent = create(client, size=len(data), path="a.bin")["Location"]
+    first = create_part(client, parent, start=0, size=60)["Location"]
+    assert patch(client, first, offset=0, data=data[:25]).status_code == 204
+
+    again = create_part(client, parent, start=0, size=60)
+
+    assert again.status_code == 201
+    assert again["Location"] == first
+    assert again["Upload-Offset"] == "25"
+    assert patch(client, first, offset=25, data=data[25:60]).status_code == 204
+    rest = create_part(client, parent, start=60, size=40)["Location"]
+    assert patch(client, rest, offset=0, data=data[60:]).status_code == 204
+    assert commit(client, {"a.bin": parent.rsplit("/", 1)[-1]}).status_code == 201
+    assert head_files(repo)["a.bin"] == data
+
+
 def test_cleanup_removes_an_abandoned_upload_with_its_parts(alice, repo):
     client = client_for(alice)
     parent = create(client, size=20, path="a.bin")["Location"]

@@ -95,7 +95,7 @@ def tus_collection(request: HttpRequest) -> HttpResponse:
     if "parent" in metadata:
         session = _create_part(request, metadata, size)
         location = request.build_absolute_uri(session.get_absolute_url())
-        return _tus_response(201, headers={"Location": location, "Upload-Offset": "0"})
+        return _tus_response(201, headers={"Location": location, "Upload-Offset": str(session.offset)})
     namespace, _, name = metadata.get("repo", "").partition("/")
     kind = metadata.get("kind", Repository.Kind.MODEL)
     if not namespace or not name or kind not in Repository.Kind.values:
