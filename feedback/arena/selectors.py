@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import uuid
 
 from django.db.models import Count, F, Q, QuerySet
@@ -71,9 +72,20 @@ def leaderboard_for_user(*, user: User | None, repo: Repository | None = None) -
     fit = LeaderboardFit.objects.filter(scope="" if repo is None else str(repo.pk)).first()
     if fit is None:
         return None, []
-    entries = (
+    entries = list(
         LeaderboardEntry.objects.filter(fit=fit, repository__in=Repository.objects.visible_to(user).values("pk"))
         .select_related("repository", "commit")
         .order_by(F("rank").asc(nulls_last=True), "-rating")
     )
-    return fit, list(entries)
+    _rank_among(entries)
+    return fit, entries
+
+
+def _rank_among(entries: list[LeaderboardEntry]) -> None:
+    """Rank `entries` among themselves, as the fit ranks (1 + how many are surely better): ranks counted over
+    revisions the viewer cannot see would leave gaps that tell a private revision is there, and above whom."""
+    ranked = [e for e in entries if e.rank is not None]
+    lows = sorted(e.ci_low for e in ranked)
+    for entry in ranked:
+        entry.rank = 1 + len(lows) - bisect.bisect_right(lows, entry.ci_high)
+    entries.sort(key=lambda e: (e.rank is None, e.rank or 0, -e.rating))

@@ -204,6 +204,22 @@ def test_private_revisions_are_left_off_for_those_who_cannot_see_them(alice, bob
     assert client_for(bob).get("/api/v1/leaderboard", {"model": "alice/lm"}).status_code == 404
 
 
+def test_ranks_count_only_the_revisions_the_viewer_can_see(alice, bob, settings):
+    settings.FLYWHEEL_ARENA_MIN_BATTLES = 50
+    _secret, (hidden,) = revisions(alice, 1, name="secret", private=True)
+    public, (first, second) = revisions(bob, 2, name="open")
+    commits = [hidden, first, second]
+    battles = make_battles(public, [(hidden, first), (first, second), (hidden, second)] * 30)
+    simulate(battles, commits, [400, 200, 0], [make_user(f"v{k}") for k in range(3)], np.random.default_rng(1))
+
+    leaderboard_refit(rounds=100, seed=1)
+
+    assert [(r["commit"], r["rank"]) for r in board(client_for(alice))] == [
+        (hidden.oid, 1), (first.oid, 2), (second.oid, 3)
+    ]  # fmt: skip
+    assert [(r["commit"], r["rank"]) for r in board(client_for(bob))] == [(first.oid, 1), (second.oid, 2)]
+
+
 def test_the_leaderboard_api_costs_the_same_few_queries_however_long_it_is(alice, django_assert_max_num_queries):
     repo, commits = revisions(alice, 8)
     pairs = [(commits[k], commits[(k + 1) % 8]) for k in range(8)] * 3
