@@ -5,9 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 export PORT
-# Test processes (pytest-xdist): 0 runs the suite in this process. TEST_PROCESSES=2 takes about half the time on
-# 2 cores, but one upload browser test has failed there in CI's order (under investigation), so CI runs in one.
-TEST_PROCESSES ?= 0
+# Test processes (pytest-xdist), each with its own database, data folder and broker keys; 0 runs the suite in
+# this process (TEST_PROCESSES=0 make test, for a debugger). Two take about half the time on 2 cores.
+TEST_PROCESSES ?= 2
 
 .PHONY: install run test lint format check bench demo worker
 
