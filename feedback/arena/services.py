@@ -230,10 +230,12 @@ def battle_vote(*, battle: Battle, user: User, winner: str) -> BattleVote:
     if not BattleView.objects.filter(battle=battle, user=user).exists():
         raise Conflict("Open the battle and read both outputs before voting.")
     now = timezone.now()
-    _check_daily_cap(user, now)
     by_member = repo_access(battle.repository_a, user).member or repo_access(battle.repository_b, user).member
     try:
         with transaction.atomic():
+            # One voter's votes are counted and written one at a time, so a burst cannot pass the daily cap.
+            User.objects.select_for_update().filter(pk=user.pk).values_list("pk").first()
+            _check_daily_cap(user, now)
             vote = BattleVote.objects.create(
                 battle=battle, user=user, winner=winner, by_member=by_member, created_at=now
             )

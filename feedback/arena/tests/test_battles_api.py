@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -285,6 +286,43 @@ def test_twenty_voters_at_once_leave_exactly_one_vote_each(model):
     assert sorted(statuses) == [200] * 20 + [409] * 20, statuses
     assert BattleVote.objects.filter(battle=battle).count() == 20
     assert set(BattleVote.objects.values_list("user__username", flat=True)) == {u.username for u in voters}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_votes_stops_exactly_at_the_daily_cap(model, bob, settings, monkeypatch):
+    """One voter sends 8 votes on 8 battles at the same moment with 3 allowed a day, on the configured
+    database (PostgreSQL in CI): exactly 3 are recorded, the rest are 429."""
+    settings.FLYWHEEL_ARENA_VOTES_PER_DAY = 3
+    check_cap = services._check_daily_cap
+
+    def slow_check(user, now) -> None:  # widens the gap between counting and writing, where a burst slips in
+        check_cap(user, now)
+        time.sleep(0.05)
+
+    monkeypatch.setattr(services, "_check_daily_cap", slow_check)
+    client = client_for(bob)
+    battles = [ready_battle(client, model) for _ in range(8)]
+    for battle in battles:
+        client.get(f"/api/v1/battles/{battle.pk}")
+    gate = threading.Barrier(len(battles))
+    statuses: list[int] = []
+
+    def vote(battle) -> None:
+        try:
+            own_client = client_for(bob)
+            gate.wait()
+            statuses.append(post(own_client, f"/api/v1/battles/{battle.pk}/vote", {"winner": "a"}).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=vote, args=(battle,)) for battle in battles]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert sorted(statuses) == [200] * 3 + [429] * 5, statuses
+    assert BattleVote.objects.filter(user=bob).count() == 3
 
 
 def test_the_battle_api_is_in_the_openapi_schema(client):
