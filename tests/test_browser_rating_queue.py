@@ -49,6 +49,38 @@ def test_a_rater_works_through_the_queue_with_the_keyboard(page, live_server, al
     assert not [text for text in console if "Content Security Policy" in text]
 
 
+def test_keys_pressed_while_the_next_output_loads_leave_the_saved_rating_alone(
+    page, live_server, alice, bob, model_files
+):
+    """A fast rater's next keys arrive before the next output: they must not change the rating just saved."""
+    repo = make_model_repo(owner=alice, files=model_files)
+    make_campaign(user=alice, repo=repo, prompts=("Once upon a time", "The cat"))
+    log_in(page, live_server, bob)
+    page.goto("/rate")
+    expect(page.locator(".rate-prompt")).to_have_text("Once upon a time")
+    held = []  # the request for the next output, held so the keys below surely land before it arrives
+    page.route(
+        "**/rate",
+        lambda route: held.append(route) if route.request.method == "GET" else route.continue_(),
+    )
+
+    page.keyboard.press("u")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Saved. Loading the next output…")).to_be_visible()
+    page.keyboard.press("d")
+    page.keyboard.press("Enter")
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    held[0].continue_()
+
+    expect(page.locator(".rate-prompt")).to_have_text("The cat")
+    assert [(r.generation.prompt, r.thumb) for r in Rating.objects.select_related("generation")] == [
+        ("Once upon a time", "up")
+    ]
+
+
 def test_an_empty_rating_is_refused_in_place_and_the_campaign_page_stops_polling(
     page, live_server, alice, bob, model_files
 ):

@@ -17,6 +17,12 @@
   }
 
   function loadNext() {
+    // The saved output leaves at once: keys pressed before the next one arrives must not change its rating.
+    var status = document.createElement("p");
+    status.className = "meta";
+    status.setAttribute("role", "status");
+    status.textContent = "Saved. Loading the next output…";
+    queue().replaceChildren(status);
     htmx.ajax("GET", window.location.pathname, { target: "#rate-item", swap: "innerHTML" });
   }
 
