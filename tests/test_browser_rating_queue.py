@@ -81,6 +81,38 @@ def test_keys_pressed_while_the_next_output_loads_leave_the_saved_rating_alone(
     ]
 
 
+def test_keys_pressed_while_a_rating_is_being_saved_change_nothing_on_screen_or_saved(
+    page, live_server, alice, bob, model_files
+):
+    """The save is on its way when the rater presses another thumb: the panel must not show a choice that the
+    save in flight does not carry (it would be lost without a word)."""
+    repo = make_model_repo(owner=alice, files=model_files)
+    make_campaign(user=alice, repo=repo, prompts=("Once upon a time", "The cat"))
+    log_in(page, live_server, bob)
+    page.goto("/rate")
+    expect(page.locator(".rate-prompt")).to_have_text("Once upon a time")
+    held = []  # the save, held until the keys below have been pressed
+    page.route("**/generations/*/rate", lambda route: held.append(route))
+
+    page.keyboard.press("u")
+    page.keyboard.press("Enter")
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    page.keyboard.press("d")
+    page.keyboard.press("Enter")
+    checked = page.locator("#rate-item input[name=thumb]:checked")
+    assert checked.get_attribute("value") == "up"
+    held[0].continue_()
+
+    expect(page.locator(".rate-prompt")).to_have_text("The cat")
+    assert [(r.generation.prompt, r.thumb) for r in Rating.objects.select_related("generation")] == [
+        ("Once upon a time", "up")
+    ]
+    assert len(held) == 1  # one save sent, not a second one queued behind it
+
+
 def test_an_empty_rating_is_refused_in_place_and_the_campaign_page_stops_polling(
     page, live_server, alice, bob, model_files
 ):

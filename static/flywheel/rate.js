@@ -63,7 +63,7 @@
       var form = box.querySelector("[data-rating-panel] form");
       if (form) {
         event.preventDefault();
-        form.requestSubmit();
+        if (!form.classList.contains("htmx-request")) form.requestSubmit(); // not twice while saving
       }
     } else if (event.key === "s") {
       var skip = box.querySelector(".rate-skip button");

@@ -32,6 +32,11 @@
     input.dispatchEvent(new Event("change", { bubbles: true }));
   }
 
+  // While a save is on its way the panel keeps the choices it sent: a key then would show a choice never saved.
+  function saving(form) {
+    return !!(form && form.classList.contains("htmx-request"));
+  }
+
   var KEYS = {
     "+": "[data-key-thumb=up]",
     u: "[data-key-thumb=up]",
@@ -49,7 +54,7 @@
       }
       if (form) {
         event.preventDefault();
-        form.requestSubmit();
+        if (!saving(form)) form.requestSubmit();
       }
       return;
     }
@@ -57,6 +62,10 @@
     var key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     var panel = currentPanel();
     if (!panel) return;
+    if (saving(panel.querySelector("form")) && (KEYS[key] || /^[1-5c]$/.test(key))) {
+      event.preventDefault();
+      return;
+    }
     if (KEYS[key]) {
       choose(panel, KEYS[key]);
     } else if (/^[1-5]$/.test(key)) {
