@@ -28,10 +28,11 @@
       data: {
         labels: figures.days,
         datasets: [
-          { type: "bar", label: "Ratings", data: figures.ratingsPerDay, backgroundColor: LIGHT, yAxisID: "count" },
+          { type: "bar", label: "Ratings", data: figures.ratingsPerDay, backgroundColor: LIGHT, yAxisID: "count", order: 2 },
           {
+            // Drawn over the bars (lower order on top), with points, so the first day's share shows as well.
             type: "line", label: "Thumbs-up share", data: figures.upRatioPerDay, borderColor: UP,
-            backgroundColor: UP, yAxisID: "share", spanGaps: true,
+            backgroundColor: UP, yAxisID: "share", spanGaps: true, order: 1, pointRadius: 4,
           },
         ],
       },
