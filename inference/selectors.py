@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import TYPE_CHECKING
 
 from accounts.models import User
 from inference.models import Generation
@@ -12,6 +13,9 @@ from models_hub.errors import GatedRepo, NotFound
 from models_hub.models import Commit, Repository, TreeEntry
 from models_hub.selectors import repo_access_for
 from models_hub.storage.blobs import blob_open
+
+if TYPE_CHECKING:
+    from inference.watch import Progress
 
 
 def model_for_generation(*, user: User | None, namespace: str, name: str) -> Repository:
@@ -47,7 +51,7 @@ def _visible(generation: Generation, user: User | None) -> bool:
     return Repository.objects.visible_to(user).filter(pk=generation.repository_id).exists()
 
 
-def queue_position(generation: Generation) -> int:
+def queue_position(generation: Generation | Progress) -> int:
     """1 for the next generation a worker takes; 0 once it is running or finished."""
     if generation.status != Generation.Status.QUEUED:
         return 0

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from inference.models import Generation
-from inference.streaming import END_POLL_SECONDS, POLL_SECONDS, _poll_interval
+from inference.watch import END_POLL_SECONDS, POLL_SECONDS, poll_interval
 
 
 def running(tokens: int, *, of: int = 64, seconds: float = 1.0) -> Generation:
@@ -16,7 +16,7 @@ def running(tokens: int, *, of: int = 64, seconds: float = 1.0) -> Generation:
 
 
 def test_a_stream_looks_more_often_only_when_the_generation_should_end_within_two_polls():
-    assert _poll_interval(running(10)) == POLL_SECONDS  # 54 tokens to go at 10 a second
-    assert _poll_interval(running(62)) == END_POLL_SECONDS  # 2 tokens at 62 a second: ~32 ms
-    assert _poll_interval(running(0)) == POLL_SECONDS
-    assert _poll_interval(Generation(status="queued", max_new_tokens=64)) == POLL_SECONDS
+    assert poll_interval(running(10)) == POLL_SECONDS  # 54 tokens to go at 10 a second
+    assert poll_interval(running(62)) == END_POLL_SECONDS  # 2 tokens at 62 a second: ~32 ms
+    assert poll_interval(running(0)) == POLL_SECONDS
+    assert poll_interval(Generation(status="queued", max_new_tokens=64)) == POLL_SECONDS

@@ -1,0 +1,57 @@
+"""The process's watch reads every followed generation in one query per tick and wakes the streams."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.utils import timezone
+
+from inference import watch
+from inference.models import Generation
+from inference.tests.conftest import make_model_repo
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the watch reads on its own connection
+
+
+def queued(repo, count: int) -> list[Generation]:
+    commit = repo.refs.get(name="main").commit
+    fields = dict(
+        repository=repo, commit=commit, revision="main", prompt="Once", max_new_tokens=8, temperature=0.8,
+        top_p=1.0, top_k=0, repetition_penalty=1.0, seed=1, created_at=timezone.now(),
+    )  # fmt: skip
+    return [Generation.objects.create(**fields) for _ in range(count)]
+
+
+def test_three_followed_generations_are_read_in_one_query_a_tick_and_changes_reach_their_stream(
+    alice, tiny_model_files, monkeypatch
+):
+    generations = queued(make_model_repo(owner=alice, files=tiny_model_files), 3)
+    reads: list[list] = []
+    read = watch.progress_read
+    monkeypatch.setattr(watch, "progress_read", lambda pks: reads.append(sorted(pks)) or read(pks))
+    followed = watch.Watch()
+    for generation in generations:
+        followed.follow(generation.pk)
+    ticks = {}
+    for generation in generations:
+        ticks[generation.pk], progress = followed.next(generation.pk, -1, timeout=5)
+        assert progress.status == "queued"
+    started = time.monotonic()
+
+    first = generations[0]
+    Generation.objects.filter(pk=first.pk).update(status="running", text="Once upon", completion_tokens=2)
+    tick, progress = followed.next(first.pk, ticks[first.pk], timeout=5)
+    while progress.text != "Once upon" and time.monotonic() - started < 5:
+        tick, progress = followed.next(first.pk, tick, timeout=5)
+    seen_after = time.monotonic() - started
+    time.sleep(0.5)
+    for generation in generations:
+        followed.leave(generation.pk)
+
+    assert progress.text == "Once upon" and progress.completion_tokens == 2
+    assert seen_after < 0.2  # within a tick or two of the write
+    all_three = sorted(g.pk for g in generations)
+    assert reads[-1] == all_three and all(pks == all_three for pks in reads[2:])  # once all three were followed
+    assert len(reads) <= 2 + (time.monotonic() - started) / watch.POLL_SECONDS + 3  # one query a tick, not one a stream
+
