@@ -123,9 +123,7 @@ def test_a_generation_queued_while_a_batch_runs_joins_it_and_gets_the_text_it_ge
     assert Generation.objects.get(pk=alone).text == joined.text and joined.text
 
 
-def test_cancelling_one_running_row_stops_it_and_leaves_the_rest_of_its_batch_running(
-    celery_worker, alice, tmp_path
-):
+def test_cancelling_one_running_row_stops_it_and_leaves_the_rest_of_its_batch_running(celery_worker, alice, tmp_path):
     # 500 tokens (a tiny model with 512 positions): 120 could all be written before the worker's next cancel check.
     files = {**build_tiny_model(tmp_path, size=(32, 2, 2, 512)), "README.md": CARD}
     repo = make_model_repo(owner=alice, files=files)

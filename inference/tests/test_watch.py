@@ -54,4 +54,3 @@ def test_three_followed_generations_are_read_in_one_query_a_tick_and_changes_rea
     all_three = sorted(g.pk for g in generations)
     assert reads[-1] == all_three and all(pks == all_three for pks in reads[2:])  # once all three were followed
     assert len(reads) <= 2 + (time.monotonic() - started) / watch.POLL_SECONDS + 3  # one query a tick, not one a stream
-
