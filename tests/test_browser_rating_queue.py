@@ -49,6 +49,14 @@ def test_a_rater_works_through_the_queue_with_the_keyboard(page, live_server, al
     assert not [text for text in console if "Content Security Policy" in text]
 
 
+def wait_until_held(page, held: list, seconds: float = 5) -> None:
+    """Let the page run until the route handler has held a request (Playwright dispatches only while it waits)."""
+    for _ in range(int(seconds * 10)):
+        if held:
+            return
+        page.wait_for_timeout(100)
+
+
 def test_keys_pressed_while_the_next_output_loads_leave_the_saved_rating_alone(
     page, live_server, alice, bob, model_files
 ):
@@ -69,10 +77,7 @@ def test_keys_pressed_while_the_next_output_loads_leave_the_saved_rating_alone(
     expect(page.get_by_text("Saved. Loading the next output…")).to_be_visible()
     page.keyboard.press("d")
     page.keyboard.press("Enter")
-    for _ in range(50):
-        if held:
-            break
-        page.wait_for_timeout(100)
+    wait_until_held(page, held)
     held[0].continue_()
 
     expect(page.locator(".rate-prompt")).to_have_text("The cat")
@@ -96,10 +101,7 @@ def test_keys_pressed_while_a_rating_is_being_saved_change_nothing_on_screen_or_
 
     page.keyboard.press("u")
     page.keyboard.press("Enter")
-    for _ in range(50):
-        if held:
-            break
-        page.wait_for_timeout(100)
+    wait_until_held(page, held)
     page.keyboard.press("d")
     page.keyboard.press("Enter")
     checked = page.locator("#rate-item input[name=thumb]:checked")
