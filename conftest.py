@@ -119,3 +119,12 @@ def page(browser, live_server, live_server_sessions_ended):
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def wait_until_held(page, held: list, seconds: float = 5) -> None:
+    """Let the page run until a route handler has held a request (Playwright dispatches only while it waits)."""
+    for _ in range(int(seconds * 10)):
+        if held:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"The page sent no request to hold within {seconds} s.")

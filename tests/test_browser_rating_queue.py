@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from conftest import wait_until_held
 from feedback.models import Rating
 from feedback.tests.test_rate_next import make_campaign
 from inference.tests.conftest import CARD, make_model_repo
@@ -47,14 +48,6 @@ def test_a_rater_works_through_the_queue_with_the_keyboard(page, live_server, al
     assert (first.thumb, first.stars, first.correction) == ("up", 4, "")
     assert (second.thumb, second.stars, second.correction) == ("down", None, "Once there was a cat.")
     assert not [text for text in console if "Content Security Policy" in text]
-
-
-def wait_until_held(page, held: list, seconds: float = 5) -> None:
-    """Let the page run until the route handler has held a request (Playwright dispatches only while it waits)."""
-    for _ in range(int(seconds * 10)):
-        if held:
-            return
-        page.wait_for_timeout(100)
 
 
 def test_keys_pressed_while_the_next_output_loads_leave_the_saved_rating_alone(
