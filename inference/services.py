@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -155,7 +156,8 @@ def generation_cancel(*, generation: Generation) -> Generation:
         status=Generation.Status.CANCELLED, finish_reason="cancelled", cancel_requested=True, finished_at=now
     )
     Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING).update(cancel_requested=True)
-    generation.refresh_from_db()
+    with suppress(Generation.DoesNotExist):  # deleted meanwhile (its repository was): nothing left to stop
+        generation.refresh_from_db()
     return generation
 
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from inference import watch
+from inference import streaming, watch
 from inference.models import Generation
 from inference.tests.conftest import make_model_repo
 
@@ -54,3 +54,18 @@ def test_three_followed_generations_are_read_in_one_query_a_tick_and_changes_rea
     all_three = sorted(g.pk for g in generations)
     assert reads[-1] == all_three and all(pks == all_three for pks in reads[2:])  # once all three were followed
     assert len(reads) <= 2 + (time.monotonic() - started) / watch.POLL_SECONDS + 3  # one query a tick, not one a stream
+
+
+def test_a_stream_whose_generation_is_deleted_ends_at_once(alice, tiny_model_files):
+    """Deleting a repository deletes its generations; a page still following one gets its stream closed
+    (not a wait for a row that will never change, nor an error when the stream tries to cancel it)."""
+    generation = queued(make_model_repo(owner=alice, files=tiny_model_files), 1)[0]
+    states = streaming.follow(generation)
+    assert next(states).status == "queued"
+
+    Generation.objects.filter(pk=generation.pk).delete()
+    started = time.monotonic()
+    rest = list(states)
+
+    assert rest == [] and time.monotonic() - started < 1
+    assert watch.WATCH._followers == {}  # the watch no longer reads it
