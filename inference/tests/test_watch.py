@@ -50,7 +50,7 @@ def test_three_followed_generations_are_read_in_one_query_a_tick_and_changes_rea
         followed.leave(generation.pk)
 
     assert progress.text == "Once upon" and progress.completion_tokens == 2
-    assert seen_after < 0.2  # within a tick or two of the write
+    assert seen_after < 1  # a tick or two (50 ms each) after the write; the margin is for a loaded machine
     all_three = sorted(g.pk for g in generations)
     assert reads[-1] == all_three and all(pks == all_three for pks in reads[2:])  # once all three were followed
     assert len(reads) <= 2 + (time.monotonic() - started) / watch.POLL_SECONDS + 3  # one query a tick, not one a stream
@@ -67,5 +67,5 @@ def test_a_stream_whose_generation_is_deleted_ends_at_once(alice, tiny_model_fil
     started = time.monotonic()
     rest = list(states)
 
-    assert rest == [] and time.monotonic() - started < 1
+    assert rest == [] and time.monotonic() - started < 3  # a tick or two, not a keep-alive wait or more
     assert watch.WATCH._followers == {}  # the watch no longer reads it
