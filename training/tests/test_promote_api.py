@@ -1,5 +1,6 @@
 """REST: POST /api/v1/training-runs/{id}/promote — staff only, a reason, 409 with a message for runs that did not
-succeed, fast-forward or new commit as the service decides, in the OpenAPI schema."""
+succeed, fast-forward or new commit as the service decides, in the OpenAPI schema. Then a model's history
+(GET .../promotions) and POST .../rollback, which puts back the files of a revision main held."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import json
 import pytest
 
 from accounts.services import token_create
-from conftest import client_for, make_commit
+from conftest import client_for, make_commit, make_repo, make_user
+from models_hub.models import TreeEntry
 from training.models import Promotion
 from training.tests.runs import head_of, make_model_and_dataset, make_run
 
@@ -74,3 +76,81 @@ def test_promote_is_in_the_openapi_schema(staff):
     operation = schema["paths"]["/api/v1/training-runs/{run_id}/promote"]["post"]
     assert operation["operationId"] == "training_run_promote"
     assert {"201", "409"} <= set(operation["responses"])
+    rollback = schema["paths"]["/api/v1/models/{namespace}/{name}/rollback"]["post"]
+    assert rollback["operationId"] == "model_rollback" and {"201", "409"} <= set(rollback["responses"])
+    assert schema["paths"]["/api/v1/models/{namespace}/{name}/promotions"]["get"]["operationId"] == "model_promotions"
+
+
+def files_of(commit) -> dict:
+    return dict(TreeEntry.objects.filter(commit=commit).values_list("path", "blob_id"))
+
+
+def post_json(client, url, body, **headers):
+    return client.post(url, json.dumps(body), content_type="application/json", **headers)
+
+
+def test_staff_roll_a_promotion_back_through_the_api_and_the_history_lists_both(staff, alice):
+    model, dataset = make_model_and_dataset(staff)
+    run = make_run(model=model, dataset=dataset, user=staff)
+    client = client_for(staff)
+    assert promote(client, run, {"reason": "Lower validation loss"}).status_code == 201
+    secret = token_create(user=staff, name="ops", scope="write").secret
+
+    response = post_json(
+        client_for(None),
+        "/api/v1/models/staffer/tiny/rollback",
+        {"commit": run.base_commit.oid, "reason": "Answers got worse"},
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["kind"] == "rollback" and body["reason"] == "Answers got worse" and body["user"] == "staffer"
+    assert body["from_commit"] == run.output_commit.oid and body["evidence"]["restored"] == run.base_commit.oid
+    head = head_of(model)
+    assert body["to_commit"] == head.oid and head.parent == run.output_commit  # a new commit: undoable
+    assert files_of(head) == files_of(run.base_commit)
+    history = client_for(alice).get("/api/v1/models/staffer/tiny/promotions").json()  # readers see the history
+    assert history["count"] == 2 and [p["kind"] for p in history["results"]] == ["rollback", "promote"]
+
+
+def test_rollback_refusals_say_why_and_change_nothing(staff, alice):
+    model, dataset = make_model_and_dataset(staff)
+    run = make_run(model=model, dataset=dataset, user=staff)  # its commit is on its branch, never on main
+    base = run.base_commit
+    url = "/api/v1/models/staffer/tiny/rollback"
+    client = client_for(staff)
+
+    assert post_json(client_for(None), url, {"commit": base.oid, "reason": "r"}).status_code == 401
+    refused = post_json(client_for(alice), url, {"commit": base.oid, "reason": "r"})
+    assert refused.status_code == 403 and "Only staff roll back" in refused.json()["error"]
+    read_only = token_create(user=staff, name="ro", scope="read").secret
+    assert post_json(client_for(None), url, {"commit": base.oid, "reason": "r"},
+                     HTTP_AUTHORIZATION=f"Bearer {read_only}").status_code == 403  # fmt: skip
+    for body in ({}, ["x"], {"commit": base.oid}, {"commit": base.oid, "reason": " "}, {"reason": "r"},
+                 {"commit": base.oid[:12], "reason": "r"}, {"commit": 5, "reason": "r"}):  # fmt: skip
+        response = post_json(client, url, body)
+        assert response.status_code == 400, body
+        assert response.json()["error"]
+    unknown = post_json(client, url, {"commit": "f" * 40, "reason": "r"})
+    assert unknown.status_code == 404 and "has no commit ffffffffffff" in unknown.json()["error"]
+    assert (
+        post_json(client, "/api/v1/models/staffer/nope/rollback", {"commit": base.oid, "reason": "r"}).status_code
+        == 404
+    )
+    same = post_json(client, url, {"commit": base.oid, "reason": "r"})
+    assert same.status_code == 409 and "already holds" in same.json()["error"]
+    never = post_json(client, url, {"commit": run.output_commit.oid, "reason": "r"})
+    assert never.status_code == 400 and "never on main" in never.json()["error"]
+
+    assert head_of(model) == base and not Promotion.objects.exists()
+
+
+def test_a_private_model_s_history_is_404_to_those_who_cannot_see_it(alice):
+    secret = make_repo(owner=alice, name="secret", private=True)
+    make_commit(repo=secret, author=alice, files={"README.md": b"# Secret\n"})
+    bob = make_user("bob")
+    assert client_for(bob).get("/api/v1/models/alice/secret/promotions").status_code == 404
+    assert client_for(None).get("/api/v1/models/alice/secret/promotions").status_code == 404
+    own = client_for(alice).get("/api/v1/models/alice/secret/promotions")
+    assert own.status_code == 200 and own.json()["results"] == []
