@@ -37,6 +37,9 @@ class MeView(APIView):
         auth = serializers.DictField()
         scope = serializers.ChoiceField(choices=ApiToken.Scope.choices)
 
+        class Meta:
+            ref_name = "Account"
+
     @extend_schema(responses=OutputSerializer, summary="The account behind this request")
     def get(self, request):
         user = request.user
@@ -66,6 +69,9 @@ class TokenListView(APIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         scope = serializers.ChoiceField(choices=ApiToken.Scope.choices, default=ApiToken.Scope.READ)
+
+        class Meta:
+            ref_name = "TokenCreate"
 
     class CreatedSerializer(TokenSerializer):
         token = serializers.CharField(help_text="The secret. It is shown only in this response.")

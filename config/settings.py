@@ -217,6 +217,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several components have a `status`: the training run's gets a name rather than a hash suffix.
+    "ENUM_NAME_OVERRIDES": {"TrainingRunStatusEnum": "training.models.TrainingRun.Status"},
 }
 
 # Celery: a broker that needs no server by default (kombu's filesystem transport), a real worker beside it.

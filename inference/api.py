@@ -68,10 +68,16 @@ class GenerationCreateApi(APIView):
         seed = serializers.JSONField(required=False)
         stop = serializers.ListField(child=serializers.CharField(trim_whitespace=False), max_length=4, required=False)
 
+        class Meta:
+            ref_name = "GenerationCreate"
+
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
         status = serializers.CharField()
         commit = serializers.CharField(help_text="The 40-hex commit the revision named when asked")
+
+        class Meta:
+            ref_name = "GenerationQueued"
 
     @extend_schema(
         request=InputSerializer,

@@ -36,7 +36,7 @@ class RunStartSerializer(serializers.Serializer):
 
 class RunCreatedSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=TrainingRun.Status.values)
+    status = serializers.ChoiceField(choices=TrainingRun.Status.choices)
     estimate_seconds = serializers.FloatField(allow_null=True)
 
 
@@ -54,7 +54,7 @@ class RunOutputSerializer(serializers.Serializer):
 
 class RunSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=TrainingRun.Status.values)
+    status = serializers.ChoiceField(choices=TrainingRun.Status.choices)
     method = serializers.ChoiceField(choices=TrainingRun.Method.values)
     base_model = serializers.CharField(help_text="owner/name@commit")
     dataset = serializers.CharField(help_text="owner/name@commit")

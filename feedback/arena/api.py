@@ -75,9 +75,15 @@ class BattleCreateApi(APIView):
         )
         pin = serializers.IntegerField(required=False, help_text="A pinned comparison: battle on one of its prompts")
 
+        class Meta:
+            ref_name = "BattleCreate"
+
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
         status = serializers.CharField()
+
+        class Meta:
+            ref_name = "BattleStarted"
 
     @extend_schema(
         request=InputSerializer,
@@ -123,6 +129,9 @@ class BattleDetailApi(APIView):
 class BattleVoteApi(APIView):
     class InputSerializer(serializers.Serializer):
         winner = serializers.CharField(help_text="a, b, tie or both_bad")
+
+        class Meta:
+            ref_name = "BattleVote"
 
     @extend_schema(
         request=InputSerializer,
