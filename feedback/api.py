@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from feedback import services
 from feedback.models import Rating
 from inference.selectors import generation_get_for_user
-from models_hub.api.common import ERRORS, Unauthorized
+from models_hub.api.common import ERRORS, Unauthorized, first_error
 from models_hub.errors import BadRequest, NotFound
 
 
@@ -29,11 +29,6 @@ class RatingSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "Rating"
-
-
-def _first_error(errors: dict) -> str:
-    field, problems = next(iter(errors.items()))
-    return f"'{field}': {problems[0] if isinstance(problems, list) else problems}"
 
 
 class RatingApi(APIView):
@@ -55,7 +50,7 @@ class RatingApi(APIView):
             raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
         serializer = RatingSerializer(data=request.data)
         if not serializer.is_valid():
-            raise BadRequest(_first_error(serializer.errors))
+            raise BadRequest(first_error(serializer.errors))
         rating, created = services.rating_put(
             generation_id=generation_id, user=request.user, data=services.RatingInput(**serializer.validated_data)
         )

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from inference import selectors, services, streaming
 from inference.models import Generation
-from models_hub.api.common import ERRORS, Unauthorized
+from models_hub.api.common import ERRORS, Unauthorized, first_error
 from models_hub.errors import BadRequest
 
 
@@ -89,7 +89,7 @@ class GenerationCreateApi(APIView):
             raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
         serializer = self.InputSerializer(data=request.data)
         if not serializer.is_valid():
-            raise BadRequest(_first_error(serializer.errors))
+            raise BadRequest(first_error(serializer.errors))
         data = serializer.validated_data
         namespace, name, at_revision = split_model_id(data["model"])
         repo = selectors.model_for_generation(user=request.user, namespace=namespace, name=name)
@@ -105,11 +105,6 @@ class GenerationCreateApi(APIView):
         )
         body = {"id": str(generation.pk), "status": generation.status, "commit": generation.commit.oid}
         return Response(body, status=status.HTTP_202_ACCEPTED)
-
-
-def _first_error(errors: dict) -> str:
-    field, problems = next(iter(errors.items()))
-    return f"'{field}': {problems[0] if isinstance(problems, list) else problems}"
 
 
 class GenerationDetailApi(APIView):

@@ -205,6 +205,8 @@ def repo_access_any_case(user: User | None, *, kind: str, namespace: str, name: 
 
 def revision_resolve(repo: Repository, revision: str) -> Commit:
     """A branch, a tag (branches win on a clash, as in git), a full commit id or a unique prefix of one."""
+    if "\x00" in revision:  # no ref name or commit id holds one, and PostgreSQL refuses it in a query
+        raise RevisionNotFound("Invalid rev id: a revision cannot contain a NUL character.")
     refs = {
         (kind, name): commit
         for kind, name, commit in Ref.objects.filter(repository=repo, name=revision)

@@ -12,16 +12,11 @@ from rest_framework.views import APIView
 from feedback.arena import selectors, services
 from feedback.arena.models import Battle, BattleVote
 from inference.api import split_model_id
-from models_hub.api.common import ERRORS, Unauthorized
+from models_hub.api.common import ERRORS, Unauthorized, first_error
 from models_hub.errors import BadRequest, Forbidden, RepoNotFound
 from models_hub.selectors import repo_access_for
 
 RATE_LIMITED = {429: OpenApiResponse(description="Daily vote limit reached: Retry-After says when it resets")}
-
-
-def _first_error(errors: dict) -> str:
-    field, problems = next(iter(errors.items()))
-    return f"'{field}': {problems[0] if isinstance(problems, list) else problems}"
 
 
 def _signed_in(request: Request):
@@ -94,7 +89,7 @@ class BattleCreateApi(APIView):
         user = _signed_in(request)
         serializer = self.InputSerializer(data=request.data)
         if not serializer.is_valid():
-            raise BadRequest(_first_error(serializer.errors))
+            raise BadRequest(first_error(serializer.errors))
         data = serializer.validated_data
         pin = selectors.pin_get_for_user(pin_id=data["pin"], user=user) if "pin" in data else None
         battle = services.battle_create(user=user, prompt=data["prompt"], models=data.get("models"), pin=pin)
@@ -148,7 +143,7 @@ class BattleVoteApi(APIView):
         battle = selectors.battle_get_for_user(battle_id=battle_id, user=user)
         serializer = self.InputSerializer(data=request.data)
         if not serializer.is_valid():
-            raise BadRequest(_first_error(serializer.errors))
+            raise BadRequest(first_error(serializer.errors))
         vote = services.battle_vote(battle=battle, user=user, winner=serializer.validated_data["winner"])
         return Response({**battle_json(battle, vote), "winner": vote.winner})
 

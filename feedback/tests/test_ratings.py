@@ -80,6 +80,9 @@ def test_rating_twice_changes_the_rating_instead_of_adding_one(model, bob):
         ({"tags": "helpful"}, "'tags'"),
         ({}, "A rating needs at least"),
         ({"thumb": "up", "comment": "x" * 20_001}, "'comment' is too long"),
+        ({"thumb": "up", "comment": "a\x00b"}, "'comment': Null characters are not allowed"),  # PostgreSQL refuses them
+        ({"thumb": "up", "correction": "\x00"}, "'correction': Null characters are not allowed"),
+        ({"thumb": "up", "tags": ["help\x00ful"]}, "'tags' item 1: Null characters are not allowed"),
     ],
 )
 def test_bad_ratings_are_refused_with_a_reason(model, bob, body, message):

@@ -156,6 +156,9 @@ def test_cancelling_one_running_row_stops_it_and_leaves_the_rest_of_its_batch_ru
         ({"prompt": "x" * 20_000}, "The prompt is too long"),
         ({"model": "tiny"}, "'model' must be 'owner/name'"),
         ({"revision": "nope"}, "Invalid rev id: nope"),
+        ({"revision": "ma\x00in"}, "'revision': Null characters are not allowed"),
+        ({"prompt": "a\x00b"}, "'prompt': Null characters are not allowed"),  # PostgreSQL refuses them
+        ({"stop": ["\n", "\x00"]}, "'stop' item 2: Null characters are not allowed"),
     ],
 )
 def test_bad_requests_are_refused_with_a_reason(alice, tiny_model_files, body, message):

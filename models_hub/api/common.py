@@ -92,6 +92,35 @@ class CappedPagination(PageNumberPagination):
         )
 
 
+def first_error(errors: object) -> str:
+    """A serializer's first error as one line a person can read: "'stop' item 2: Null characters are not
+    allowed." rather than the nested dicts and ErrorDetail reprs DRF builds for lists and nested objects."""
+    found = _first_error_at(errors, ())
+    if found is None:
+        return "The request is not valid."
+    path, message = found
+    return f"{' '.join(path)}: {message}" if path else message
+
+
+def _first_error_at(errors: object, path: tuple[str, ...]) -> tuple[tuple[str, ...], str] | None:
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            found = _first_error_at(value, (*path, f"item {key + 1}" if isinstance(key, int) else f"'{key}'"))
+            if found:
+                return found
+        return None
+    if isinstance(errors, list):
+        for index, value in enumerate(errors):
+            if isinstance(value, dict | list):  # a list of nested objects: empty dicts for the valid ones
+                found = _first_error_at(value, (*path, f"item {index + 1}"))
+                if found:
+                    return found
+            elif value:
+                return path, str(value)
+        return None
+    return path, str(errors)
+
+
 class ErrorSerializer(serializers.Serializer):
     error = serializers.CharField()
 
