@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "models_hub.middleware.RequestIdMiddleware",
     "models_hub.middleware.ApiJsonErrorsMiddleware",
+    "models_hub.middleware.RefuseNulMiddleware",
     "models_hub.middleware.CompleteBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",

@@ -7,6 +7,7 @@ from http import HTTPStatus
 
 from django.http import JsonResponse, UnreadablePostError
 
+from models_hub.hub_api.common import hub_error
 from models_hub.storage.body_check import guard_request_body
 
 # Under these prefixes every answer is for a program: errors are JSON, never Django's HTML pages.
@@ -25,6 +26,22 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-Id"] = request.request_id
         return response
+
+
+class RefuseNulMiddleware:
+    """A NUL character (%00) in the path or the query string answers 400 before any view runs. No name, file
+    path or revision holds one, and PostgreSQL refuses it in any query: a view that passed one on answered 500.
+    JSON with X-Error-Message, as the Hub protocol's errors, since file and Hub URLs are read by programs."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path_info or any(
+            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+        ):
+            return hub_error(400, "The address contains a NUL character (%00): no name, path or revision holds one.")
+        return self.get_response(request)
 
 
 class ApiJsonErrorsMiddleware:

@@ -1,7 +1,9 @@
-"""Every query parameter the pages and APIs read, given values nobody should send: an answer below 500 each time.
+"""Every query parameter the pages and APIs read, given values nobody should send, and a NUL byte in every
+part of a path: an answer below 500 each time.
 
-On PostgreSQL (CI) this includes the NUL byte, which PostgreSQL refuses in any text it is given: a parameter that
-reached a query unchecked answered 500. A revision with one now reads as an unknown revision.
+PostgreSQL (CI) refuses the NUL byte in any text it is given: a name, path or revision that reached a query with
+one answered 500. Now the address is refused with 400 before any view (models_hub.middleware.RefuseNulMiddleware),
+and a revision with one read from a JSON body is an unknown revision.
 """
 
 from __future__ import annotations
@@ -56,3 +58,35 @@ def test_hostile_query_strings_never_answer_500():
                     failures.append(f"{url}?{name}={value[:12]!r}: {response.status_code}")
 
     assert not failures, "\n".join(failures)
+
+
+NUL_PATHS = [
+    "/ali%00ce",
+    "/ali%00ce/tiny",
+    "/alice/ti%00ny",
+    "/datasets/alice/d%00s",
+    "/alice/tiny/blob/main/READ%00ME.md",
+    "/alice/tiny/blob/ma%00in/README.md",
+    "/alice/tiny/tree/main/a%00",
+    "/alice/tiny/edit/main/README%00.md",
+    "/alice/tiny/commits/ma%00in",
+    "/alice/tiny/resolve/ma%00in/README.md",
+    "/api/models/alice/tiny/revision/ma%00in",
+    "/api/v1/repos/model/ali%00ce/tiny/",
+    "/api/v1/models/alice/ti%00ny/promotions",
+    "/v1/models/alice/ti%00ny",
+    "/models?sea%00rch=x",
+]
+
+
+def test_a_nul_byte_anywhere_in_the_address_is_a_400_that_says_so():
+    alice = make_user("alice")
+    model = make_repo(owner=alice, name="tiny")
+    make_commit(repo=model, author=alice, files={"README.md": b"# Tiny\n"})
+    client = client_for(alice)
+
+    for url in NUL_PATHS:
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert "NUL character" in response.json()["error"] and "NUL character" in response["X-Error-Message"]
+    assert client.get("/alice/tiny/blob/main/README.md").status_code == 200
