@@ -21,7 +21,15 @@ from inference.models import Generation
 from inference.selectors import generation_get_for_user
 from inference.services import Sampling, TooManyRequests, sampling_clean
 from inference.snapshot import UnusableModel, check_runnable
-from models_hub.errors import BadRequest, EntryNotFound, Forbidden, NotFound, RepoNotFound, RevisionNotFound
+from models_hub.errors import (
+    BadRequest,
+    EntryNotFound,
+    Forbidden,
+    NotFound,
+    RepoNotFound,
+    RevisionNotFound,
+    refuse_nul,
+)
 from models_hub.models import Commit, Repository, TreeEntry
 from models_hub.selectors import file_entry, repo_access, repo_access_for, revision_resolve
 from models_hub.storage.blobs import blob_open
@@ -53,6 +61,7 @@ def _clean(data: RatingInput) -> RatingInput:
     for name in ("comment", "correction"):
         if len(getattr(data, name)) > MAX_TEXT:
             raise BadRequest(f"'{name}' is too long: at most {MAX_TEXT:,} characters.")
+        refuse_nul(getattr(data, name), f"'{name}'")
     return RatingInput(data.thumb, data.stars, sorted(set(data.tags)), data.comment, data.correction)
 
 

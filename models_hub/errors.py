@@ -16,6 +16,13 @@ class BadRequest(HubError):
     status = 400
 
 
+def refuse_nul(text: str, what: str) -> str:
+    """`text`, unless it holds a NUL character: PostgreSQL stores no such text, so it is refused with a reason."""
+    if "\x00" in text:
+        raise BadRequest(f"{what} contains a NUL character (\\u0000), which cannot be stored.")
+    return text
+
+
 class InvalidRepoPath(BadRequest):
     """A file path that cannot be in a repository ('..', absolute, NUL, a backslash...)."""
 

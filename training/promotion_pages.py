@@ -3,6 +3,8 @@ rollback form (staff). The registry's pages only know the panel's URL."""
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -17,6 +19,7 @@ from training.models import Promotion
 from training.promotions import may_manage_runs, promotion_rollback
 
 LISTED = 100
+COMMIT_ID = re.compile(r"[0-9a-f]{40}")
 ON_CARD = 5
 
 
@@ -53,7 +56,8 @@ def promotion_rollback_post(request: HttpRequest, repo: Repository) -> HttpRespo
         return redirect_to_login(f"{repo.get_absolute_url()}/promotions")
     if not may_manage_runs(request.user):
         raise PermissionDenied("Only staff roll back models.")
-    commit = Commit.objects.filter(repository=repo, oid=request.POST.get("commit", "")[:40]).first()
+    oid = request.POST.get("commit", "")
+    commit = Commit.objects.filter(repository=repo, oid=oid).first() if COMMIT_ID.fullmatch(oid) else None
     if commit is None:
         raise Http404("No such commit in this model.")
     try:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from models_hub import services as hub
-from models_hub.errors import BadRequest, Conflict, Forbidden, PreconditionFailed
+from models_hub.errors import BadRequest, Conflict, Forbidden, PreconditionFailed, refuse_nul
 from models_hub.models import Commit, Ref, Repository, TreeEntry
 from training.models import Promotion, TrainingRun
 
@@ -31,7 +31,7 @@ def _check_staff(user: User | None, action: str) -> None:
 
 
 def _clean_reason(reason: str) -> str:
-    reason = (reason or "").strip()
+    reason = refuse_nul((reason or "").strip(), "The reason")
     if not reason:
         raise BadRequest("Say why: a reason is recorded with every promotion and rollback.")
     if len(reason) > MAX_REASON_CHARS:

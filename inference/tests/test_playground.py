@@ -350,6 +350,19 @@ def test_a_rating_with_nothing_in_it_is_refused_and_keeps_what_was_typed(alice, 
     assert not Rating.objects.exists()
 
 
+def test_a_nul_character_in_a_comment_is_refused_with_a_reason(alice, bob, tiny_model_files):
+    """PostgreSQL stores no NUL character: the panel says so instead of failing with a 500."""
+    repo = make_model_repo(owner=alice, files=tiny_model_files)
+    generation = finish(services.generation_request(user=bob, repo=repo, prompt="The cat"))
+
+    response = client_for(bob).post(
+        f"/generations/{generation.pk}/rate", {"thumb": "up", "comment": "a\x00b"}, HTTP_HX_REQUEST="true"
+    )
+
+    assert response.status_code == 400 and "NUL character" in response.content.decode()
+    assert not Rating.objects.exists()
+
+
 def test_rating_someone_elses_output_is_not_found_and_anonymous_must_log_in(alice, bob, charlie, tiny_model_files):
     repo = make_model_repo(owner=alice, files=tiny_model_files)
     generation = finish(services.generation_request(user=bob, repo=repo, prompt="The cat"))

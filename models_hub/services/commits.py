@@ -17,6 +17,7 @@ from models_hub.errors import (
     EntryNotFound,
     PreconditionFailed,
     RevisionNotFound,
+    refuse_nul,
 )
 from models_hub.models import (
     Blob,
@@ -175,9 +176,10 @@ def commit_create(
     A commit that changes no file (a retried request, the same bytes at the same paths, whatever the
     title) creates nothing and returns the branch head.
     """
-    title = (title or "").strip()
+    title = refuse_nul((title or "").strip(), "The commit title")
     if not title:
         raise BadRequest("A commit needs a title (summary).")
+    refuse_nul(description or "", "The commit description")
     additions = [FileAddition(clean_path(a.path), a.blob) for a in additions]
     deletions = [clean_path(p) for p in deletions]
     deleted_folders = [clean_folder_path(p) for p in deleted_folders]

@@ -405,6 +405,16 @@ def test_upload_refuses_corrupt_safetensors(client, alice):
     assert "safetensors" in response.json()["error"]
 
 
+@pytest.mark.parametrize("fields", [{"message": "Add\x00"}, {"description": "line\x00"}])
+def test_a_nul_character_in_the_commit_message_is_refused_and_nothing_is_committed(client, alice, fields):
+    repo = make_repo(owner=alice, name="tiny")
+
+    response = upload(client, repo, {"a.txt": b"a"}, bearer(alice), **fields)
+
+    assert response.status_code == 400 and "NUL character" in response.json()["error"]
+    assert repo.commits.count() == 1
+
+
 @override_settings(FLYWHEEL_MAX_UPLOAD_BYTES=2048)
 def test_upload_over_the_limit_is_413(client, alice):
     repo = make_repo(owner=alice, name="tiny")

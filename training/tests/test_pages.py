@@ -222,6 +222,9 @@ def test_the_model_card_panel_and_page_list_promotions_and_staff_roll_back(staff
     assert "Rolled back" in listing and "raters object" in listing and "rollback-form" in listing
     refused = client.post(f"{base}/promotions/rollback", {"commit": run.base_commit.oid, "reason": ""}, follow=True)
     assert "Say why" in refused.content.decode() and Promotion.objects.count() == 2
+    nul = client.post(f"{base}/promotions/rollback", {"commit": run.base_commit.oid, "reason": "a\x00b"}, follow=True)
+    assert "NUL character" in nul.content.decode() and Promotion.objects.count() == 2
+    assert client.post(f"{base}/promotions/rollback", {"commit": "\x00" * 40, "reason": "r"}).status_code == 404
 
 
 def snapshot_fields(dataset: str = "staffer/tiny-feedback") -> dict:

@@ -64,7 +64,7 @@ def test_anonymous_401_non_staff_403_unknown_404_bad_body_400(staff, alice):
     assert refused.status_code == 403 and "Only staff promote" in refused.json()["error"]
     client = client_for(staff)
     assert client.post("/api/v1/training-runs/999/promote", "{}", content_type="application/json").status_code == 404
-    for body in ({}, {"reason": 5}, {"reason": "  "}, ["reason"], {"reason": "x" * 2001}):
+    for body in ({}, {"reason": 5}, {"reason": "  "}, ["reason"], {"reason": "x" * 2001}, {"reason": "a\x00b"}):
         response = promote(client, run, body)
         assert response.status_code == 400, body
         assert "reason" in json.dumps(response.json())
@@ -128,7 +128,8 @@ def test_rollback_refusals_say_why_and_change_nothing(staff, alice):
     assert post_json(client_for(None), url, {"commit": base.oid, "reason": "r"},
                      HTTP_AUTHORIZATION=f"Bearer {read_only}").status_code == 403  # fmt: skip
     for body in ({}, ["x"], {"commit": base.oid}, {"commit": base.oid, "reason": " "}, {"reason": "r"},
-                 {"commit": base.oid[:12], "reason": "r"}, {"commit": 5, "reason": "r"}):  # fmt: skip
+                 {"commit": base.oid[:12], "reason": "r"}, {"commit": 5, "reason": "r"},
+                 {"commit": base.oid, "reason": "a\x00b"}):  # fmt: skip
         response = post_json(client, url, body)
         assert response.status_code == 400, body
         assert response.json()["error"]
