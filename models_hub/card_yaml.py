@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError
 
+from models_hub.storable import holds_nul
+
 MAX_METADATA_BYTES = 256 * 1024
 MAX_DEPTH = 32
 # Building each value costs Python objects and garbage-collector time: 100,000 parser events (about
@@ -220,8 +222,11 @@ def load_metadata(text: str, *, first_line: int = 1, loader: type = LOADER) -> d
         raise MetadataError("The YAML metadata must be a mapping of keys to values.")
     try:
         # Dates and other YAML types become strings, so the metadata can be stored and served as JSON.
-        return json.loads(json.dumps(metadata, default=str, allow_nan=False))
+        metadata = json.loads(json.dumps(metadata, default=str, allow_nan=False))
     except (TypeError, ValueError):
         raise MetadataError(
             "The YAML metadata has keys that are not plain text or numbers, or numbers JSON cannot hold (.inf, .nan)."
         ) from None
+    if holds_nul(metadata):  # a "\0" escape: PostgreSQL cannot store it
+        raise MetadataError("The YAML metadata contains a NUL character (\\0), which cannot be stored.")
+    return metadata

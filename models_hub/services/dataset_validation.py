@@ -22,6 +22,7 @@ from models_hub.dataset_files.report import VALIDATOR_VERSION, FileReport
 from models_hub.dataset_files.stats import ColumnSketch, merge_kinds
 from models_hub.dataset_selectors import DatasetReport, dataset_validation_for
 from models_hub.models import Blob, Commit, DataFileCheck, DatasetValidation, Repository, TreeEntry
+from models_hub.storable import without_nul
 from models_hub.storage.blobs import blob_open
 
 logger = logging.getLogger(__name__)
@@ -190,13 +191,14 @@ def dataset_validation_run(*, validation_id: int) -> None:
             blob=blob,
             file_format=file_format,
             validator_version=VALIDATOR_VERSION,
-            defaults={"result": report.result(), "row_index": report.row_index},
+            # Column names and sample values are the file's own text: a NUL in them is shown as U+FFFD.
+            defaults={"result": without_nul(report.result()), "row_index": report.row_index},
         )
         known[(blob.sha256, file_format)] = check
         progress.done = before
         progress.write()
     checks = {path: known.get((entries[path].sha256, fmt)) for path, fmt in checked.items()}
-    report = commit_report(files, entries, checks, read_errors)
+    report = without_nul(commit_report(files, entries, checks, read_errors))
     status = DatasetValidation.Status.INVALID if report["problem_count"] else DatasetValidation.Status.VALID
     DatasetValidation.objects.filter(pk=validation_id, status=DatasetValidation.Status.RUNNING).update(
         status=status, report=report, finished_at=timezone.now(), bytes_done=F("bytes_total")

@@ -57,6 +57,9 @@ def bearer(user) -> dict:
         (b"---\nlicense: [mit\n---\n", "Invalid metadata in README.md: Invalid YAML: while parsing a flow sequence"),
         (b"---\nmodel-index: foo\n---\n", 'Invalid metadata in README.md: "model-index" must be an array'),
         (b"---\nbase_model: //evil.example/x\n---\n", "\"base_model\" with value '//evil.example/x' is not valid"),
+        # PostgreSQL stores no NUL character: a "\0" escape in a value or a key was a 500.
+        (b'---\nlicense: "mi\\0t"\n---\n', "The YAML metadata contains a NUL character"),
+        (b'---\n"a\\0": 1\n---\n', "The YAML metadata contains a NUL character"),
     ],
 )
 def test_commit_with_invalid_metadata_is_refused_and_nothing_changes(alice, repo, card, message):

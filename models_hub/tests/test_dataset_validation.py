@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conftest import make_commit, make_repo
+from conftest import client_for, make_commit, make_repo
 from models_hub.dataset_selectors import dataset_validation_for
 from models_hub.models import DataFileCheck, DatasetValidation
 from models_hub.services import dataset_validation
@@ -103,6 +103,20 @@ def test_broken_file_marks_the_commit_invalid_but_keeps_it(alice):
     assert [(p["path"], p["line"]) for p in report.problems] == [("train.jsonl", 6), ("validation.csv", 3)]
     assert report.split("default", "train").rows == 7
     assert repo.refs.get(name="main").commit == commit
+
+
+def test_nul_characters_in_the_data_are_stored_as_replacement_characters_and_the_rows_keep_them(alice):
+    """PostgreSQL's jsonb refuses NUL: a column name or value holding one (JSON's \\u0000) used to leave the
+    validation running for ever. The report shows U+FFFD; the rows, read from the file, are served as they are."""
+    repo = make_repo(owner=alice, name="nul-chars", kind="dataset")
+    body = b'{"text": "a\\u0000b", "k\\u0000": 1}\n{"text": "c", "k\\u0000": 2}\n'
+    commit = make_commit(repo=repo, author=alice, files={"train.jsonl": body})
+
+    assert validate(commit).status == DatasetValidation.Status.VALID
+    split = dataset_validation_for(commit).split("default", "train")
+    assert split.rows == 2 and "k\ufffd" in [column["name"] for column in split.columns]
+    rows = client_for(alice).get("/api/v1/datasets/alice/nul-chars/rows").json()["rows"]
+    assert rows[0]["row"] == {"text": "a\x00b", "k\x00": 1}
 
 
 def test_a_commit_that_changes_one_file_reads_only_that_file(alice, monkeypatch):
