@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models_hub.storable import without_nul
+
 
 class NotACausalLM(Exception):
     """The files are not a transformers causal language model this worker can run."""
@@ -167,13 +169,9 @@ def _sample_row(logits, params: SamplingParams, seen: list[int], generator) -> i
     return int(torch.multinomial(probs.float().cpu(), 1, generator=generator))
 
 
-def storable_text(text: str) -> str:
-    """A model may emit the NUL character, which no database text column holds: shown as U+FFFD instead."""
-    return text.replace("\x00", "\ufffd")
-
-
 def decode_completion(loaded: LoadedModel, ids: Sequence[int]) -> str:
-    return storable_text(loaded.tokenizer.decode(ids, skip_special_tokens=True))
+    # A model may emit the NUL character, which no database text column holds: shown as U+FFFD instead.
+    return without_nul(loaded.tokenizer.decode(ids, skip_special_tokens=True))
 
 
 def visible_text(text: str, stops: Sequence[str]) -> tuple[str, bool]:

@@ -14,8 +14,9 @@ import urllib.request
 from django.conf import settings
 from django.utils import timezone
 
-from inference.engine import storable_text, visible_text
+from inference.engine import visible_text
 from inference.models import Generation
+from models_hub.storable import without_nul
 
 TIMEOUT_SECONDS = 60
 
@@ -47,7 +48,7 @@ def run_remote(generation: Generation) -> None:
             if not line.startswith("data:") or line == "data: [DONE]":
                 continue
             choice = (json.loads(line[5:]).get("choices") or [{}])[0]
-            text += storable_text(choice.get("text") or "")
+            text += without_nul(choice.get("text") or "")  # no database text column holds NUL
             tokens += 1
             reason = choice.get("finish_reason") or reason
             if time.monotonic() - last_write >= 0.05:
