@@ -91,7 +91,7 @@ class TokenListView(APIView):
         try:
             created = services.token_create(user=request.user, **data.validated_data)
         except ValidationError as exc:
-            return Response({"detail": exc.messages[0]}, status=status.HTTP_400_BAD_REQUEST)
+            return Response({"error": exc.messages[0]}, status=status.HTTP_400_BAD_REQUEST)
         body = {**TokenSerializer(created.token).data, "token": created.secret}
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 

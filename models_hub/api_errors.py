@@ -6,6 +6,7 @@ from django.http import UnreadablePostError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from models_hub.api.common import first_error
 from models_hub.errors import HubError
 
 
@@ -17,4 +18,11 @@ def exception_handler(exc, context):
         return Response({"error": exc.message}, status=exc.status, headers=headers)
     if isinstance(exc, UnreadablePostError):  # the client went away mid-body (or sent an unreadable one)
         return Response({"error": f"{exc} Nothing was stored."}, status=400)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        # DRF's own errors (a body it cannot parse, a field missing, a throttle) in the API's one shape:
+        # {"error": "..."}, as the schema documents, rather than {"detail": ...} or a dict of field lists.
+        data = response.data
+        message = data["detail"] if isinstance(data, dict) and set(data) == {"detail"} else first_error(data)
+        response.data = {"error": str(message)}
+    return response

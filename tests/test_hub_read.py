@@ -482,6 +482,7 @@ def test_list_models_runs_a_constant_number_of_queries(client, alice, settings):
         return len(captured)
 
     make_commit(repo=make_repo(owner=alice, name="one"), author=alice, files={"README.md": b"---\ntags: [a]\n---\n"})
+    queries_for_listing()  # the process's first listing also fills caches (content types): not counted
     few = queries_for_listing()
     for i in range(6):
         repo = make_repo(owner=alice, name=f"more-{i}")

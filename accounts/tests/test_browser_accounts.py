@@ -65,7 +65,7 @@ def test_sign_up_create_a_token_use_it_and_revoke_it(page, live_server):
     page.locator(f"#token-{token.pk}.token-revoked").wait_for()
     assert page.url == f"{live_server.url}/settings/tokens"  # swapped in place by htmx, no navigation
     status, body = api_me(live_server, secret)
-    assert status == 401 and body["detail"].startswith("This token was revoked on ")
+    assert status == 401 and body["error"].startswith("This token was revoked on ")
 
 
 def test_create_an_organisation_and_add_a_member(page, live_server):

@@ -132,13 +132,13 @@ def test_me_with_a_bad_token_is_401_with_a_message(client):
     response = client.get("/api/v1/me/", **bearer("fw_not-a-real-token"))
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Bearer"
-    assert response.json() == {"detail": "Invalid credentials in Authorization header"}
+    assert response.json() == {"error": "Invalid credentials in Authorization header"}
 
 
 def test_me_without_credentials_is_401(client):
     response = client.get("/api/v1/me/")
     assert response.status_code == 401
-    assert "credentials were not provided" in response.json()["detail"]
+    assert "credentials were not provided" in response.json()["error"]
 
 
 def test_revoked_token_stops_authenticating_and_says_it_was_revoked(client, alice, time_machine):
@@ -148,11 +148,11 @@ def test_revoked_token_stops_authenticating_and_says_it_was_revoked(client, alic
     message = "This token was revoked on 2026-03-14 at 15:09 UTC. Create a new one in your settings."
 
     rest = client.get("/api/v1/me/", **bearer(created.secret))
-    assert rest.status_code == 401 and rest.json() == {"detail": message}
+    assert rest.status_code == 401 and rest.json() == {"error": message}  # one shape for both APIs
     hub = client.get("/api/whoami-v2", **bearer(created.secret))
     assert hub.status_code == 401 and hub.json()["error"] == message
     unknown = client.get("/api/v1/me/", **bearer("fw_never-issued"))
-    assert unknown.json() == {"detail": "Invalid credentials in Authorization header"}
+    assert unknown.json() == {"error": "Invalid credentials in Authorization header"}
 
 
 def test_tokens_of_a_deactivated_user_stop_authenticating(client, alice):
@@ -199,7 +199,7 @@ def test_a_read_token_cannot_mint_tokens(client, alice):
     read = token_create(user=alice, name="r", scope="read")
     response = client.post("/api/v1/tokens/", {"name": "escalate", "scope": "write"}, **bearer(read.secret))
     assert response.status_code == 403
-    assert "read scope" in response.json()["detail"]
+    assert "read scope" in response.json()["error"]
     assert ApiToken.objects.filter(user=alice).count() == 1
 
 
@@ -207,7 +207,7 @@ def test_api_refuses_an_unknown_scope(client, alice):
     client.force_login(alice)
     response = client.post("/api/v1/tokens/", {"name": "x", "scope": "root"}, content_type="application/json")
     assert response.status_code == 400
-    assert "scope" in response.json()
+    assert "'scope'" in response.json()["error"]
 
 
 def test_api_cannot_revoke_another_users_token(client, alice, bob):
