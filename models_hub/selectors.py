@@ -135,6 +135,8 @@ def repo_access_for(user: User | None, *, kind: str, namespace: str, name: str) 
     One query reads the repository with the user's organisation role; reading the access request of an
     outsider to a gated repository costs a second.
     """
+    if "\x00" in namespace or "\x00" in name:  # no repository is named so, and PostgreSQL refuses it in a query
+        raise RepoNotFound("Repository Not Found: a repository id cannot contain a NUL character.")
     repos = Repository.objects.select_related("owner", "organization").filter(kind=kind, namespace=namespace, name=name)
     if _signed_in(user):
         repos = repos.annotate(viewer_role=_role_of(user))

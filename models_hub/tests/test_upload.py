@@ -205,6 +205,8 @@ def test_upload_to_someone_elses_repo_is_refused(alice, bob, charlie):
     assert create(client_for(bob), size=1, repo="alice/tiny").status_code == 403
     assert create(client_for(charlie), size=1, repo="alice/secret").status_code == 404
     assert create(client_for(), size=1, repo="alice/tiny").status_code == 401
+    nul = create(client_for(alice), size=1, repo="ali\x00ce/tiny")  # was a 500 on PostgreSQL
+    assert nul.status_code == 404 and b"cannot contain a NUL character" in nul.content
     assert not UploadSession.objects.exists()
 
 
