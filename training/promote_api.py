@@ -15,7 +15,7 @@ from models_hub.errors import BadRequest, RepoNotFound
 from models_hub.models import Commit, Repository
 from training.api import _run
 from training.models import Promotion
-from training.promotions import MAX_REASON_CHARS, promotion_rollback, training_run_promote
+from training.promotions import COMMIT_ID, MAX_REASON_CHARS, promotion_rollback, training_run_promote
 
 MODEL_PATH_PARAMETERS = [
     OpenApiParameter("namespace", OpenApiTypes.STR, OpenApiParameter.PATH, description="User or organisation"),
@@ -120,7 +120,7 @@ class ModelRollbackApi(APIView):
         body = request.data
         reason = _reason(body, "this model is rolled back")
         oid = body.get("commit")
-        if not isinstance(oid, str) or len(oid) != 40:
+        if not isinstance(oid, str) or not COMMIT_ID.fullmatch(oid.lower()):
             raise BadRequest("Send 'commit': the 40-hex id of the revision main should hold again.")
         to_commit = Commit.objects.filter(repository=repo, oid=oid.lower()).first()
         if to_commit is None:

@@ -3,8 +3,6 @@ rollback form (staff). The registry's pages only know the panel's URL."""
 
 from __future__ import annotations
 
-import re
-
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -16,10 +14,9 @@ from models_hub.errors import HubError
 from models_hub.models import Commit, Repository
 from models_hub.views.common import repo_page, tab_context
 from training.models import Promotion
-from training.promotions import may_manage_runs, promotion_rollback
+from training.promotions import COMMIT_ID, may_manage_runs, promotion_rollback
 
 LISTED = 100
-COMMIT_ID = re.compile(r"[0-9a-f]{40}")
 ON_CARD = 5
 
 

@@ -8,6 +8,8 @@ asked for (inference.services.generation_request), so new ones use the promoted 
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +19,7 @@ from models_hub.errors import BadRequest, Conflict, Forbidden, PreconditionFaile
 from models_hub.models import Commit, Ref, Repository, TreeEntry
 from training.models import Promotion, TrainingRun
 
+COMMIT_ID = re.compile(r"[0-9a-f]{40}")  # a full commit id, as rollbacks name the revision to restore
 MAX_REASON_CHARS = 2000
 
 

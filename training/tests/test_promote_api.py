@@ -129,7 +129,8 @@ def test_rollback_refusals_say_why_and_change_nothing(staff, alice):
                      HTTP_AUTHORIZATION=f"Bearer {read_only}").status_code == 403  # fmt: skip
     for body in ({}, ["x"], {"commit": base.oid}, {"commit": base.oid, "reason": " "}, {"reason": "r"},
                  {"commit": base.oid[:12], "reason": "r"}, {"commit": 5, "reason": "r"},
-                 {"commit": base.oid, "reason": "a\x00b"}):  # fmt: skip
+                 {"commit": base.oid, "reason": "a\x00b"}, {"commit": "\x00" * 40, "reason": "r"},
+                 {"commit": "g" * 40, "reason": "r"}):  # fmt: skip
         response = post_json(client, url, body)
         assert response.status_code == 400, body
         assert response.json()["error"]
