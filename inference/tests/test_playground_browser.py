@@ -123,3 +123,25 @@ def test_anonymous_visitors_are_invited_to_log_in_from_the_try_it_panel(page, al
 
     page.click("#try-it a:has-text('Log in to try it')")
     page.wait_for_url("**/accounts/login/?next=/alice/tiny")
+
+
+def test_an_output_that_starts_with_a_newline_keeps_it_and_an_untouched_correction_is_not_saved(
+    page, live_server, alice, tiny_model_files
+):
+    """The HTML parser drops a newline right after <textarea>: the panel writes one there, so the correction field
+    holds the output exactly (chat models often start with a newline) and saving it untouched saves no correction."""
+    from inference import services
+    from inference.tests.test_playground import finish
+
+    repo = make_model_repo(owner=alice, files=tiny_model_files)
+    generation = finish(services.generation_request(user=alice, repo=repo, prompt="The cat"), text="\n\nThe end.")
+    log_in(page, live_server, alice)
+    page.goto(f"/alice/tiny/playground/{generation.pk}")
+
+    assert page.input_value("[data-correction]") == "\n\nThe end."
+    page.keyboard.press("u")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("[data-rating-status]:has-text('Saved.')")
+
+    rating = Rating.objects.get()
+    assert rating.thumb == "up" and rating.correction == ""
