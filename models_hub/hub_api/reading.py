@@ -48,13 +48,12 @@ def _moved_location(request: HttpRequest, old_id: str, new_id: str) -> str:
     return full_path[:index] + f"/{new_id}" + full_path[index + len(marker) :]
 
 
-def _has_nul(request: HttpRequest, kwargs: dict) -> bool:
-    """NUL cannot be stored in PostgreSQL text: refuse it up front instead of failing in the query."""
-    values = [v for v in kwargs.values() if isinstance(v, str)]
-    values += [v for _key, items in request.GET.lists() for v in items]
-    if request.method == "POST":
-        values += [v for _key, items in request.POST.lists() for v in items]
-    return any("\x00" in value for value in values)
+def _form_has_nul(request: HttpRequest) -> bool:
+    """NUL cannot be stored in PostgreSQL text: refuse it up front instead of failing in the query. The path and
+    query string are checked for every request by models_hub.middleware.RefuseNulMiddleware; this is the form."""
+    if request.method != "POST":
+        return False
+    return any("\x00" in value for _key, items in request.POST.lists() for value in items)
 
 
 def hub_read(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
@@ -67,7 +66,7 @@ def hub_read(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if request.method not in allowed:
                 return method_not_allowed(request, allowed)
-            if _has_nul(request, kwargs):
+            if _form_has_nul(request):
                 return hub_error(400, "Paths, revisions and parameters may not contain NUL characters.")
             try:
                 return view(request, *args, **kwargs)
